@@ -1,0 +1,3 @@
+"""mlci: continuous integration for machine-learning repositories."""
+
+__version__ = "0.1.0"

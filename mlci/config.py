@@ -1,0 +1,505 @@
+"""mlci.yaml: the schema, its defaults and its error messages, in one place.
+
+The file is parsed into YAML nodes first so that every error can name the line of the
+bad value; the result is a tree of frozen dataclasses that the stages downstream take
+as they are.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlci.errors import ConfigError
+
+CONFIG_NAME = "mlci.yaml"
+DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+PLOT_KINDS = ("metrics", "confusion_matrix", "roc", "pr", "residuals", "history", "slices")
+REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "latency", "time")
+
+
+@dataclass(frozen=True)
+class SklearnSpec:
+    dataset: str
+    model: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    test_size: float = 0.25
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    command: tuple[str, ...] | None = None
+    sklearn: SklearnSpec | None = None
+    metrics: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    predictions: str | None = None
+    plots: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()  # files the training reads, fingerprinted in the record
+    timeout: float = 3600.0
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain form for record.json and for comparing two trainings."""
+        return {
+            "command": list(self.command) if self.command else None,
+            "sklearn": None if self.sklearn is None else {
+                "dataset": self.sklearn.dataset, "model": self.sklearn.model,
+                "params": dict(self.sklearn.params), "test_size": self.sklearn.test_size,
+                "seed": self.sklearn.seed,
+            },
+            "metrics": list(self.metrics), "params": list(self.params),
+            "predictions": self.predictions, "data": list(self.data),
+        }
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    ref: str | None = None
+    retrain: bool = True
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    higher_is_better: bool | None = None
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A tolerance against the baseline: absolute, or relative to the base value."""
+
+    value: float
+    relative: bool = False
+
+    def amount(self, base: float) -> float:
+        return abs(base) * self.value / 100 if self.relative else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value:g}%" if self.relative else f"{self.value:g}"
+
+
+@dataclass(frozen=True)
+class GateRule:
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    max_drop: Bound | None = None
+    max_rise: Bound | None = None
+    noise: float | None = None  # confidence level of the paired test, None when off
+    slices: tuple[str, ...] = ()
+    min_slice_size: int = 30
+    line: int = 0  # where the rule starts in mlci.yaml, for annotations
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    name: str = "default"
+    title: str = "Model report"
+    plots: tuple[str, ...] | None = None  # None: what fits the task
+
+
+@dataclass(frozen=True)
+class GithubConfig:
+    comment: bool = True
+    check: bool = True
+    status: bool = True
+    summary: bool = True
+    assets_branch: str = "mlci-assets"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    train: TrainConfig
+    baseline: BaselineConfig = BaselineConfig()
+    metrics: Mapping[str, MetricSpec] = field(default_factory=dict)
+    precision: int = 4
+    gates: tuple[GateRule, ...] = ()
+    report: ReportConfig = ReportConfig()
+    github: GithubConfig = GithubConfig()
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Set in mlci.yaml, else inferred from the name (loss, error, rmse...: lower)."""
+        spec = self.metrics.get(metric)
+        if spec is not None and spec.higher_is_better is not None:
+            return spec.higher_is_better
+        return infer_higher_is_better(metric)
+
+
+def infer_higher_is_better(metric: str) -> bool:
+    words = re.split(r"[^a-z0-9]+", metric.lower())
+    return not any(w.startswith(low) or w.endswith(low) for w in words for low in LOWER_IS_BETTER)
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def find(root: Path, config: Path | None = None) -> Path:
+    """The config file to use: --config as given, else mlci.yaml at the repository root."""
+    path = config if config is not None else root / CONFIG_NAME
+    if not path.is_file():
+        if config is not None:
+            raise ConfigError(f"config file {config} not found", hint="check the --config path")
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {root}",
+            hint="run `mlci init` to write a starter, or pass --config FILE",
+        )
+    return path
+
+
+def load(path: Path) -> Config:
+    """Read and validate mlci.yaml; every error names the file, line and key path."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}", hint="check the file") from e
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(
+            f"YAML syntax error: {problem}", where=where, hint="fix the YAML syntax"
+        ) from e
+    doc = _Node.wrap(node, path, "", 1)
+    return _build(doc, path)
+
+
+def load_text(text: str, path: Path) -> Config:
+    """Validate mlci.yaml as it was at another revision (the baseline's train section)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_text(text, encoding="utf-8")
+        config = load(copy)
+    return Config(**{**config.__dict__, "path": path})
+
+
+class _Node:
+    """A YAML value with its file, line and key path, for errors that point at it."""
+
+    def __init__(self, value: Any, file: Path, key: str, line: int) -> None:
+        self.value, self.file, self.key, self.line = value, file, key, line
+
+    @classmethod
+    def wrap(cls, node: Any, file: Path, key: str, line: int) -> _Node:
+        import yaml
+
+        if node is None:
+            return cls({}, file, key, line)
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            items: dict[str, _Node] = {}
+            for k, v in node.value:
+                name = str(yaml.SafeLoader(" ").construct_object(k))  # type: ignore[no-untyped-call]
+                child = f"{key}.{name}" if key else name
+                if name in items:
+                    cls(None, file, child, k.start_mark.line + 1).fail("is given twice")
+                items[name] = cls.wrap(v, file, child, k.start_mark.line + 1)
+            return cls(items, file, key, line)
+        if isinstance(node, yaml.SequenceNode):
+            seq = [cls.wrap(v, file, f"{key}[{i}]", line) for i, v in enumerate(node.value)]
+            return cls(seq, file, key, line)
+        loader = yaml.SafeLoader("")
+        return cls(loader.construct_object(node), file, key, line)  # type: ignore[no-untyped-call]
+
+    def where(self) -> str:
+        return f"{display_path(self.file)}:{self.line}"
+
+    def fail(self, problem: str, hint: str = "see the mlci.yaml reference in README.md") -> Any:
+        raise ConfigError(f"{self.key or 'the document'} {problem}", where=self.where(), hint=hint)
+
+    def mapping(self, allowed: tuple[str, ...]) -> dict[str, _Node]:
+        if not isinstance(self.value, dict):
+            self.fail(f"must be a mapping, got {_kind(self.value)}")
+        for name, child in self.value.items():
+            if name not in allowed:
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else "allowed: " + ", ".join(allowed)
+                child.fail("is not a known key", hint=hint)
+        return dict(self.value)
+
+    def text(self) -> str:
+        if not isinstance(self.value, str) or not self.value.strip():
+            self.fail(f"must be a non-empty string, got {_kind(self.value)}")
+        return str(self.value)
+
+    def boolean(self) -> bool:
+        if not isinstance(self.value, bool):
+            self.fail(f"must be true or false, got {_kind(self.value)}")
+        return bool(self.value)
+
+    def number(self, low: float | None = None, high: float | None = None) -> float:
+        v = self.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            self.fail(f"must be a number, got {_kind(v)}")
+        if (low is not None and v < low) or (high is not None and v > high):
+            self.fail(f"must be between {low:g} and {high:g}, got {v:g}" if high is not None
+                      else f"must be at least {low:g}, got {v:g}")
+        return float(v)
+
+    def integer(self, low: int = 0) -> int:
+        if isinstance(self.value, bool) or not isinstance(self.value, int):
+            self.fail(f"must be a whole number, got {_kind(self.value)}")
+        if self.value < low:
+            self.fail(f"must be at least {low}, got {self.value}")
+        return int(self.value)
+
+    def strings(self) -> tuple[str, ...]:
+        """A string or a list of strings."""
+        if isinstance(self.value, str):
+            return (self.text(),)
+        if not isinstance(self.value, list):
+            self.fail(f"must be a string or a list of strings, got {_kind(self.value)}")
+        return tuple(item.text() for item in self.value)
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _build(doc: _Node, path: Path) -> Config:
+    top = doc.mapping(
+        ("train", "baseline", "metrics", "precision", "gates", "report", "github")
+    )
+    if "train" not in top:
+        doc.fail("has no 'train' section", hint="add train.command or train.sklearn")
+    parts: dict[str, Any] = {"path": path, "train": _train(top["train"])}
+    builders: dict[str, Callable[[_Node], Any]] = {
+        "baseline": _baseline, "metrics": _metrics, "gates": _gates,
+        "report": _report, "github": _github,
+        "precision": _precision,
+    }
+    for key, build in builders.items():
+        if key in top:
+            parts[key] = build(top[key])
+    return Config(**parts)
+
+
+def _train(node: _Node) -> TrainConfig:
+    m = node.mapping(
+        ("command", "sklearn", "metrics", "params", "predictions", "plots", "data", "timeout", "env")
+    )
+    if ("command" in m) == ("sklearn" in m):
+        node.fail(
+            "must have exactly one of 'command' and 'sklearn'",
+            hint="use train.command for your own script or train.sklearn for the built-in one",
+        )
+    out: dict[str, Any] = {}
+    if "command" in m:
+        out["command"] = _command(m["command"])
+        if "metrics" not in m:
+            node.fail("needs 'metrics': the file(s) your command writes", hint="add train.metrics")
+    else:
+        out["sklearn"] = _sklearn(m["sklearn"])
+    for key in ("metrics", "params", "plots", "data"):
+        if key in m:
+            out[key] = m[key].strings()
+    if "predictions" in m:
+        out["predictions"] = m["predictions"].text()
+    if "timeout" in m:
+        out["timeout"] = m["timeout"].number(low=1)
+    if "env" in m:
+        env = m["env"]
+        if not isinstance(env.value, dict):
+            env.fail(f"must be a mapping of variable names to values, got {_kind(env.value)}")
+        values = {}
+        for k, v in env.value.items():
+            if isinstance(v.value, bool) or not isinstance(v.value, (str, int, float)):
+                v.fail(f"must be a string or a number, got {_kind(v.value)}")
+            values[k] = str(v.value)
+        out["env"] = values
+    return TrainConfig(**out)
+
+
+def _command(node: _Node) -> tuple[str, ...]:
+    if isinstance(node.value, str):
+        try:
+            argv = tuple(shlex.split(node.text()))
+        except ValueError as e:
+            node.fail(f"cannot be split into words: {e}", hint="check the quotes")
+        return argv
+    argv = node.strings()
+    if not argv:
+        node.fail("must not be empty")
+    return argv
+
+
+def _sklearn(node: _Node) -> SklearnSpec:
+    m = node.mapping(("dataset", "model", "params", "test_size", "seed"))
+    for key in ("dataset", "model"):
+        if key not in m:
+            node.fail(f"needs '{key}'")
+    dataset = m["dataset"].text()
+    if dataset not in DATASETS:
+        close = difflib.get_close_matches(dataset, DATASETS, n=2)
+        hint = f"did you mean {' or '.join(close)}?" if close else "choose one of " + ", ".join(DATASETS)
+        m["dataset"].fail(f"is not a dataset scikit-learn ships: '{dataset}'", hint=hint)
+    model = m["model"].text()
+    if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+", model):
+        m["model"].fail(
+            f"must be an import path like sklearn.linear_model.LogisticRegression, got '{model}'"
+        )
+    params: dict[str, Any] = {}
+    if "params" in m:
+        pm = m["params"]
+        if not isinstance(pm.value, dict):
+            pm.fail(f"must be a mapping, got {_kind(pm.value)}")
+        params = {k: _plain(v) for k, v in pm.value.items()}
+    out: dict[str, Any] = {"dataset": dataset, "model": model, "params": params}
+    if "test_size" in m:
+        out["test_size"] = m["test_size"].number(low=0.05, high=0.95)
+    if "seed" in m:
+        out["seed"] = m["seed"].integer()
+    return SklearnSpec(**out)
+
+
+def _plain(node: _Node) -> Any:
+    if isinstance(node.value, dict):
+        return {k: _plain(v) for k, v in node.value.items()}
+    if isinstance(node.value, list):
+        return [_plain(v) for v in node.value]
+    return node.value
+
+
+def _precision(node: _Node) -> int:
+    digits = node.integer(low=0)
+    if digits > 12:
+        node.fail(f"must be at most 12, got {digits}")
+    return digits
+
+
+def _baseline(node: _Node) -> BaselineConfig:
+    m = node.mapping(("ref", "retrain"))
+    return BaselineConfig(
+        ref=m["ref"].text() if "ref" in m else None,
+        retrain=m["retrain"].boolean() if "retrain" in m else True,
+    )
+
+
+def _metrics(node: _Node) -> dict[str, MetricSpec]:
+    if not isinstance(node.value, dict):
+        node.fail(f"must be a mapping of metric names, got {_kind(node.value)}")
+    out = {}
+    for name, spec in node.value.items():
+        m = spec.mapping(("higher_is_better",))
+        hib = m["higher_is_better"].boolean() if "higher_is_better" in m else None
+        out[name] = MetricSpec(higher_is_better=hib)
+    return out
+
+
+def _bound(node: _Node) -> Bound:
+    v = node.value
+    if isinstance(v, str):
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)%", v.strip())
+        if not match:
+            node.fail(
+                f"must be a number or a percentage like \"2%\", got '{v}'",
+                hint='write 0.01 for an absolute bound or "2%" relative to the baseline',
+            )
+        return Bound(float(match.group(1)), relative=True)
+    value = node.number()
+    if value < 0:
+        node.fail(f"must not be negative, got {value:g}", hint="bounds are sizes of a change")
+    return Bound(value)
+
+
+def _gates(node: _Node) -> tuple[GateRule, ...]:
+    if not isinstance(node.value, list):
+        node.fail(f"must be a list of rules, got {_kind(node.value)}")
+    return tuple(_gate(item) for item in node.value)
+
+
+def _gate(node: _Node) -> GateRule:
+    m = node.mapping(
+        ("metric", "min", "max", "max_drop", "max_rise", "noise", "slices", "min_slice_size")
+    )
+    if "metric" not in m:
+        node.fail("needs 'metric': the name of the metric the rule checks")
+    out: dict[str, Any] = {"metric": m["metric"].text(), "line": node.line}
+    if not any(k in m for k in ("min", "max", "max_drop", "max_rise")):
+        node.fail("needs a bound: min, max, max_drop or max_rise")
+    for key in ("min", "max"):
+        if key in m:
+            out[key] = m[key].number()
+    if out.get("min") is not None and out.get("max") is not None and out["min"] > out["max"]:
+        m["min"].fail(f"({out['min']:g}) is greater than max ({out['max']:g})")
+    for key in ("max_drop", "max_rise"):
+        if key in m:
+            out[key] = _bound(m[key])
+    if "noise" in m:
+        n = m["noise"]
+        if isinstance(n.value, bool):
+            out["noise"] = 0.95 if n.value else None
+        else:
+            conf = n.number()
+            if not 0 < conf < 1:
+                n.fail(f"must be true, false or a confidence in (0, 1), got {conf:g}")
+            out["noise"] = conf
+    if "slices" in m:
+        out["slices"] = m["slices"].strings()
+    if "min_slice_size" in m:
+        out["min_slice_size"] = m["min_slice_size"].integer(low=1)
+    return GateRule(**out)
+
+
+def _report(node: _Node) -> ReportConfig:
+    m = node.mapping(("name", "title", "plots"))
+    out: dict[str, Any] = {}
+    if "name" in m:
+        name = m["name"].text()
+        if not REPORT_NAME.fullmatch(name):
+            m["name"].fail(
+                f"'{name}' may hold only letters, digits, '-' and '_' (at most 64)",
+                hint="it becomes the comment marker and the check name",
+            )
+        out["name"] = name
+    if "title" in m:
+        out["title"] = m["title"].text()
+    if "plots" in m:
+        plots = m["plots"].strings() if m["plots"].value != [] else ()
+        for i, kind in enumerate(plots):
+            if kind not in PLOT_KINDS:
+                close = difflib.get_close_matches(kind, PLOT_KINDS, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else "choose from " + ", ".join(PLOT_KINDS)
+                item = m["plots"].value[i] if isinstance(m["plots"].value, list) else m["plots"]
+                item.fail(f"'{kind}' is not a plot mlci makes", hint=hint)
+        out["plots"] = plots
+    return ReportConfig(**out)
+
+
+def _github(node: _Node) -> GithubConfig:
+    m = node.mapping(("comment", "check", "status", "summary", "assets_branch"))
+    out: dict[str, Any] = {k: m[k].boolean() for k in ("comment", "check", "status", "summary") if k in m}
+    if "assets_branch" in m:
+        out["assets_branch"] = m["assets_branch"].text()
+    return GithubConfig(**out)

@@ -1,0 +1,81 @@
+"""Every failure a user can act on is an MlciError: it carries its exit code and a hint.
+
+The CLI's single error boundary turns one into the line
+``mlci: error: WHAT (WHERE). HINT``; anything else is a bug in mlci (exit 4).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Exit(IntEnum):
+    """The exit codes of DESIGN.md."""
+
+    PASSED = 0
+    GATE_FAILED = 1
+    USAGE = 2
+    RUN_FAILED = 3
+    BUG = 4
+    INTERRUPTED = 130
+
+
+class MlciError(Exception):
+    """A failure with a known cause: what happened, where, and what to do next."""
+
+    exit_code: Exit = Exit.RUN_FAILED
+
+    def __init__(
+        self, what: str, *, where: str | None = None, hint: str | None = None, detail: str = ""
+    ) -> None:
+        super().__init__(what)
+        self.what = what
+        self.where = where
+        self.hint = hint
+        self.detail = detail  # extra lines shown below the error line (a log tail)
+
+    def line(self) -> str:
+        text = f"mlci: error: {self.what}"
+        if self.where:
+            text += f" ({self.where})"
+        text += "."
+        if self.hint:
+            hint = self.hint[0].upper() + self.hint[1:]
+            text += f" {hint}" if hint[-1] in ".?!" else f" {hint}."
+        return text
+
+
+class ConfigError(MlciError):
+    """mlci.yaml is missing, unreadable or invalid."""
+
+    exit_code = Exit.USAGE
+
+
+class UsageError(MlciError):
+    """The command line or the files it names are wrong."""
+
+    exit_code = Exit.USAGE
+
+
+class MetricsError(MlciError):
+    """A metrics or params file cannot be read."""
+
+    exit_code = Exit.RUN_FAILED
+
+
+class TrainingError(MlciError):
+    """The training command failed, timed out or wrote no metrics."""
+
+    exit_code = Exit.RUN_FAILED
+
+
+class GitError(MlciError):
+    """git could not answer: no repository, a missing ref, a shallow clone."""
+
+    exit_code = Exit.RUN_FAILED
+
+
+class PublishError(MlciError):
+    """GitHub refused or failed a request."""
+
+    exit_code = Exit.RUN_FAILED

@@ -1,0 +1,51 @@
+"""The one place that prints: logs go to stderr, machine output to stdout.
+
+Nothing below the CLI calls print(); it calls these, so ``-q``/``-v`` and tests see
+everything in one place.
+"""
+
+from __future__ import annotations
+
+import sys
+
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+level = NORMAL
+
+
+def set_level(value: int) -> None:
+    global level
+    level = value
+
+
+def info(message: str) -> None:
+    """Progress a user wants to see (hidden by -q)."""
+    if level >= NORMAL:
+        print(message, file=sys.stderr, flush=True)
+
+
+def debug(message: str) -> None:
+    """Details for -v."""
+    if level >= VERBOSE:
+        print(message, file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    """Something the user should know even with -q."""
+    print(f"mlci: warning: {message}", file=sys.stderr, flush=True)
+
+
+def error(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def result(text: str) -> None:
+    """What the command produced: a table, JSON, a path. Always on stdout."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def raw(text: str) -> None:
+    """Streamed output (a training log) without a newline added; stderr, unless -q."""
+    if level >= NORMAL:
+        sys.stderr.write(text)
+        sys.stderr.flush()
