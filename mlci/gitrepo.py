@@ -1,0 +1,442 @@
+"""The one adapter for git: GitPython and the git binary in, plain str/Path/list/dict out.
+
+Only the commands import this module (lazily), so GitPython is imported inside Repo on first
+use. Every failure a user can fix becomes a GitError that says the fix. Nothing here touches
+the user's branches, index or working tree; the notes refs are the only refs it writes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlci import output
+from mlci.errors import GitError
+
+if TYPE_CHECKING:
+    import git
+
+NOTES_REF = "refs/notes/mlci"
+SHALLOW_HINT = "this is a shallow clone: set `fetch-depth: 0` on actions/checkout"
+_NETWORK_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
+_NO_LOCKS = {"GIT_OPTIONAL_LOCKS": "0"}  # `git status` must not rewrite the index
+_FALLBACK_IDENT = {
+    "GIT_AUTHOR_NAME": "mlci", "GIT_AUTHOR_EMAIL": "mlci@localhost",
+    "GIT_COMMITTER_NAME": "mlci", "GIT_COMMITTER_EMAIL": "mlci@localhost",
+}
+_RACE = re.compile(r"\[rejected\].*\((fetch first|non-fast-forward|stale info)\)")
+_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+
+
+def _redact(text: str) -> str:
+    """Drop credentials from URLs (a token in https://x:TOKEN@host) before showing text."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return _redact(lines[-1]) if lines else "no message from git"
+
+
+def _full_notes_ref(ref: str) -> str:
+    if ref.startswith("refs/"):
+        return ref
+    return "refs/" + ref if ref.startswith("notes/") else "refs/notes/" + ref
+
+
+def _check(value: str, what: str) -> str:
+    """Refuse names git would read as options, or empty ones."""
+    if not value or value.startswith("-"):
+        raise GitError(f"invalid {what} {value!r}", hint=f"give a {what} that does not start "
+                       "with '-'")
+    return value
+
+
+def _open(path: Path) -> git.Repo:
+    try:
+        import git
+    except ModuleNotFoundError as e:
+        raise GitError("GitPython is not installed", hint="reinstall mlci: "
+                       "`pip install --force-reinstall mlci`") from e
+    except ImportError as e:  # GitPython refuses to import without a git binary
+        raise GitError("git is not installed or not on PATH", hint="install git "
+                       "(e.g. `apt-get install git`) and run mlci again") from e
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as e:
+        raise GitError("not inside a git repository", where=str(path), hint="run mlci from "
+                       "inside your project's git checkout, or `git init` first") from e
+
+
+class Repo:
+    """One repository, found from a path inside it."""
+
+    def __init__(self, path: Path) -> None:
+        self._repo = _open(path)
+        if self._repo.working_tree_dir is None:
+            raise GitError("this is a bare repository", where=str(path),
+                           hint="run mlci in a checkout with a working tree")
+        self.root = Path(self._repo.working_tree_dir)
+        self._ident: dict[str, str] | None = None
+
+    # -- running git -------------------------------------------------------------------
+
+    def _run(self, *args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+        """(status, stdout without its last newline, stderr); never raises for a status."""
+        from git import exc
+
+        try:
+            return self._repo.git.execute(
+                ["git", *args], with_extended_output=True, with_exceptions=False, env=env
+            )
+        except exc.GitCommandNotFound as e:
+            raise GitError("git is not installed or not on PATH",
+                           hint="install git and run mlci again") from e
+
+    def _run_bytes(self, *args: str) -> tuple[int, bytes, str]:
+        from git import exc
+
+        try:
+            return self._repo.git.execute(
+                ["git", *args], with_extended_output=True, with_exceptions=False,
+                stdout_as_string=False, strip_newline_in_stdout=False,
+            )
+        except exc.GitCommandNotFound as e:
+            raise GitError("git is not installed or not on PATH",
+                           hint="install git and run mlci again") from e
+
+    def _git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        """stdout of a git command that must succeed."""
+        status, out, err = self._run(*args, env=env)
+        if status:
+            raise self._failed(args, err)
+        return out
+
+    def _ok(self, *args: str) -> bool:
+        return self._run(*args)[0] == 0
+
+    def _failed(self, args: Sequence[str], stderr: str) -> GitError:
+        hint = "run the same git command in the repository to see the whole message"
+        if "dubious ownership" in stderr:
+            hint = f"trust the checkout: `git config --global --add safe.directory {self.root}`"
+        elif ".lock" in stderr:
+            hint = "another git process is running here: wait for it (or remove the stale .lock)"
+        name = next((a for a in args if not a.startswith("-") and "=" not in a), "git")
+        return GitError(f"git {name} failed: {_last_line(stderr)}", where=str(self.root),
+                        hint=hint)
+
+    def _rev(self, name: str) -> str | None:
+        status, out, _ = self._run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
+        return out if status == 0 and out else None
+
+    def _ident_env(self) -> dict[str, str]:
+        """An identity for notes commits when none is configured (CI runners), per command."""
+        if self._ident is None:
+            known = self._ok("var", "GIT_AUTHOR_IDENT") and self._ok("var", "GIT_COMMITTER_IDENT")
+            self._ident = {} if known else dict(_FALLBACK_IDENT)
+        return self._ident
+
+    # -- where we are ------------------------------------------------------------------
+
+    def head_sha(self) -> str:
+        sha = self._rev("HEAD")
+        if sha is None:
+            raise GitError("the repository has no commits yet", where=str(self.root),
+                           hint="commit your project first")
+        return sha
+
+    def current_branch(self) -> str | None:
+        status, out, _ = self._run("symbolic-ref", "--quiet", "--short", "HEAD")
+        return out if status == 0 and out else None
+
+    def is_dirty(self) -> bool:
+        """Tracked files changed, staged or not; untracked files do not count."""
+        out = self._git("status", "--porcelain", "--untracked-files=no", env=_NO_LOCKS)
+        return bool(out.strip())
+
+    def code_fingerprint(self) -> str:
+        """The tree of the tracked files as they are now, built in a throwaway index."""
+        if not self.is_dirty():
+            return self._git("rev-parse", f"{self.head_sha()}^{{tree}}")
+        real = Path(self._git("rev-parse", "--git-path", "index"))
+        real = real if real.is_absolute() else self.root / real
+        with tempfile.TemporaryDirectory(prefix="mlci-index-") as tmp:
+            index = Path(tmp) / "index"
+            if real.exists():
+                shutil.copyfile(real, index)
+            env = {"GIT_INDEX_FILE": str(index), **_NO_LOCKS}
+            self._git("add", "--update", env=env)
+            return self._git("write-tree", env=env)
+
+    def tree_of(self, rev: str) -> str:
+        """The tree id of a commit: the code fingerprint of a clean checkout of it."""
+        return self._git("rev-parse", f"{_check(rev, 'rev')}^{{tree}}")
+
+    def is_shallow(self) -> bool:
+        return self._git("rev-parse", "--is-shallow-repository") == "true"
+
+    def remote_url(self, name: str = "origin") -> str | None:
+        status, out, _ = self._run("remote", "get-url", _check(name, "remote"))
+        return out if status == 0 and out else None
+
+    # -- history -----------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> str:
+        """A branch, origin/<branch>, a branch known only on origin, a tag or a sha."""
+        _check(ref, "ref")
+        sha = self._rev(ref)
+        if sha is None and not ref.startswith(("refs/", "origin/")):
+            sha = self._rev(f"refs/remotes/origin/{ref}")
+        if sha is None:
+            name = ref.removeprefix("origin/")
+            hint = f"fetch it with `git fetch origin {name}`, or check the name"
+            if self.is_shallow():
+                hint = f"{SHALLOW_HINT}, or run `git fetch origin {name}`"
+            raise GitError(f"base ref {ref} not found", where=str(self.root), hint=hint)
+        return sha
+
+    def default_branch(self) -> str | None:
+        status, out, _ = self._run("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
+        if status == 0 and out:
+            return out.removeprefix("origin/")
+        candidates = [f"{kind}/{name}" for name in ("main", "master")
+                      for kind in ("refs/heads", "refs/remotes/origin")]
+        present = set(self._git("for-each-ref", "--format=%(refname)", *candidates).split())
+        for name in ("main", "master"):
+            if f"refs/heads/{name}" in present or f"refs/remotes/origin/{name}" in present:
+                return name
+        return None
+
+    def merge_base(self, a: str, b: str) -> str:
+        status, out, err = self._run("merge-base", self.resolve(a), self.resolve(b))
+        if status == 0 and out:
+            return out.split()[0]
+        if status != 1:
+            raise self._failed(["merge-base"], err)
+        if self.is_shallow():
+            raise GitError(f"no merge-base between {a} and {b}: the shallow clone does not "
+                           "reach their common ancestor", where=str(self.root),
+                           hint=f"{SHALLOW_HINT} (locally: `git fetch --unshallow`)")
+        raise GitError(f"no merge-base between {a} and {b}: the histories are unrelated",
+                       where=str(self.root), hint="compare against the branch this one was made "
+                       "from (`--base REF`, or `baseline.ref` in mlci.yaml)")
+
+    def commits_between(self, ancestor: str, descendant: str) -> int:
+        """First-parent commits after ancestor up to and including descendant."""
+        span = f"{self.resolve(ancestor)}..{self.resolve(descendant)}"
+        return int(self._git("rev-list", "--count", "--first-parent", span))
+
+    def first_parent_walk(self, start: str, limit: int) -> list[str]:
+        """start and its first-parent ancestors, newest first."""
+        if limit <= 0:
+            return []
+        out = self._git("rev-list", "--first-parent", f"--max-count={limit}", self.resolve(start))
+        return out.split()
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        status, _, err = self._run("merge-base", "--is-ancestor", self.resolve(a), self.resolve(b))
+        if status not in (0, 1):
+            raise self._failed(["merge-base"], err)
+        return status == 0
+
+    # -- files at a revision, without a checkout ---------------------------------------
+
+    def _relative(self, path: str) -> str:
+        """A repo-relative posix path: what `REV:path` and ls-tree expect."""
+        rel = Path(path)
+        if rel.is_absolute():
+            try:
+                rel = rel.resolve().relative_to(self.root.resolve())
+            except ValueError as e:
+                raise GitError(f"{path} is outside the repository", where=str(self.root),
+                               hint="give a path inside the repository") from e
+        posix = rel.as_posix()
+        return "" if posix == "." else posix.removeprefix("./").strip("/")
+
+    def _object(self, rev: str, path: str) -> str:
+        return f"{self.resolve(rev)}:{self._relative(path)}"
+
+    def show(self, rev: str, path: str) -> str | None:
+        """The text of a file at rev (path from the repo root); None when not tracked there."""
+        name = self._object(rev, path)
+        status, data, _ = self._run_bytes("cat-file", "blob", name)
+        if status:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise GitError(f"{path} at {rev} is not UTF-8 text", where=str(self.root),
+                           hint="save the file as UTF-8 and commit it") from e
+
+    def tracked_at(self, rev: str, path: str) -> bool:
+        status, out, _ = self._run("cat-file", "-t", self._object(rev, path))
+        return status == 0 and out == "blob"
+
+    def list_files(self, rev: str, directory: str) -> list[str]:
+        """Tracked files under directory at rev, recursively, as repo-relative posix paths."""
+        top = self._relative(directory)
+        spec = ["--", top + "/"] if top else []
+        out = self._git("ls-tree", "-r", "-z", "--name-only", "--full-tree",
+                        self.resolve(rev), *spec)
+        return [name for name in out.split("\0") if name]
+
+    @contextmanager
+    def worktree(self, rev: str) -> Iterator[Path]:
+        """A detached checkout of rev in a temp dir, removed whatever happens inside."""
+        commit = self.resolve(rev)
+        parent = Path(tempfile.mkdtemp(prefix="mlci-worktree-"))
+        path = parent / commit[:12]
+        try:  # no user hooks: a post-checkout hook has no business in mlci's checkout
+            self._git("-c", f"core.hooksPath={os.devnull}", "worktree", "add", "--detach",
+                      "--quiet", str(path), commit)
+            yield path
+        finally:
+            self._run("worktree", "remove", "--force", str(path))
+            shutil.rmtree(parent, ignore_errors=True)
+            self._run("worktree", "prune")
+
+    # -- notes -------------------------------------------------------------------------
+
+    def note_read(self, sha: str, ref: str = NOTES_REF) -> str | None:
+        status, data, err = self._run_bytes("notes", "--ref", _full_notes_ref(ref), "show",
+                                            _check(sha, "commit"))
+        if status == 0:
+            return data.decode("utf-8", errors="replace")
+        if "no note found" in err:
+            return None
+        raise self._failed(["notes"], err)
+
+    def notes_read_many(
+        self, shas: Sequence[str] | None = None, ref: str = NOTES_REF
+    ) -> dict[str, str]:
+        """sha -> note text, from one `notes list` and one `cat-file --batch`."""
+        listing = self._git("notes", "--ref", _full_notes_ref(ref), "list")
+        wanted = None if shas is None else set(shas)
+        pairs = [(blob, obj) for blob, obj in (line.split() for line in listing.splitlines())
+                 if wanted is None or obj in wanted]
+        texts = self._cat_blobs(sorted({blob for blob, _ in pairs}))
+        return {obj: texts[blob] for blob, obj in pairs if blob in texts}
+
+    def _cat_blobs(self, blobs: Sequence[str]) -> dict[str, str]:
+        if not blobs:
+            return {}
+        try:
+            done = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
+                                  input="\n".join(blobs).encode() + b"\n",
+                                  capture_output=True, check=False)
+        except OSError as e:
+            raise GitError("git is not installed or not on PATH",
+                           hint="install git and run mlci again") from e
+        if done.returncode:
+            raise self._failed(["cat-file"], done.stderr.decode(errors="replace"))
+        return _parse_batch(done.stdout)
+
+    def note_write(self, sha: str, text: str, ref: str = NOTES_REF) -> None:
+        """Add or replace the note on a commit, byte for byte (-C skips git's stripspace)."""
+        with tempfile.TemporaryDirectory(prefix="mlci-note-") as tmp:
+            file = Path(tmp) / "note"
+            file.write_bytes(text.encode("utf-8"))
+            blob = self._git("hash-object", "-w", "--no-filters", "--", str(file))
+        self._git("notes", "--ref", _full_notes_ref(ref), "add", "--force", "--allow-empty",
+                  "-C", blob, _check(sha, "commit"), env=self._ident_env())
+
+    def notes_fetch(self, remote: str = "origin", ref: str = NOTES_REF) -> bool:
+        """Fetch remote's notes and merge them in (the local note wins a conflict).
+
+        False, with a warning, when there is nothing to fetch or the fetch fails (offline).
+        """
+        full = _full_notes_ref(ref)
+        problem = self._fetch_notes(remote, full)
+        if problem:
+            output.warn(f"{problem}; going on with the local notes")
+            return False
+        self._merge_notes(full, _tracking_ref(remote, full))
+        return True
+
+    def _fetch_notes(self, remote: str, full: str) -> str | None:
+        """None when fetched into the tracking ref, else what went wrong."""
+        if self.remote_url(remote) is None:
+            return f"no git remote named {remote}"
+        status, _, err = self._run("fetch", "--quiet", "--no-tags", remote,
+                                   f"+{full}:{_tracking_ref(remote, full)}", env=_NETWORK_ENV)
+        if status == 0:
+            return None
+        if "couldn't find remote ref" in err:
+            return f"{remote} has no {full} yet"
+        return f"could not fetch {full} from {remote}: {_last_line(err)}"
+
+    def _merge_notes(self, full: str, tracking: str) -> None:
+        if not self._ok("rev-parse", "--verify", "--quiet", tracking):
+            return
+        if not self._ok("rev-parse", "--verify", "--quiet", full):
+            self._git("update-ref", full, tracking, "")  # "" = only if it does not exist yet
+            return
+        self._git("notes", "--ref", full, "merge", "--quiet", "--strategy=ours", tracking,
+                  env=self._ident_env())
+
+    def notes_push(self, remote: str = "origin", ref: str = NOTES_REF, attempts: int = 5) -> None:
+        """Push the notes without force; when another job pushed first, merge theirs, retry."""
+        full = _full_notes_ref(ref)
+        url = self.remote_url(remote)
+        if url is None:
+            raise GitError(f"no git remote named {remote}", where=str(self.root),
+                           hint=f"add one with `git remote add {remote} URL`")
+        if not self._ok("rev-parse", "--verify", "--quiet", full):
+            raise GitError(f"there are no notes to push: {full} does not exist",
+                           where=str(self.root), hint="record one first with `mlci record`")
+        for _ in range(max(attempts, 1)):
+            status, _, err = self._run("push", "--quiet", remote, f"{full}:{full}",
+                                       env=_NETWORK_ENV)
+            if status == 0:
+                return
+            if not _RACE.search(err):
+                raise _push_error(remote, full, url, err)
+            output.info(f"{remote} has notes this clone lacks: merging them and pushing again")
+            problem = self._fetch_notes(remote, full)
+            if problem:
+                raise GitError(problem, where=_redact(url), hint="check that the remote is "
+                               "reachable and run `mlci record --push` again")
+            self._merge_notes(full, _tracking_ref(remote, full))
+        raise GitError(f"could not push {full} to {remote}: rejected {max(attempts, 1)} times",
+                       where=_redact(url), hint="other jobs kept pushing notes meanwhile; "
+                       "run `mlci record --push` again")
+
+
+def _tracking_ref(remote: str, full: str) -> str:
+    """Where a remote's notes land locally before the merge: refs/notes/mlci-remote/..."""
+    return f"refs/notes/mlci-remote/{_check(remote, 'remote')}/{full.removeprefix('refs/notes/')}"
+
+
+def _push_error(remote: str, full: str, url: str, stderr: str) -> GitError:
+    lowered = stderr.lower()
+    if any(word in lowered for word in ("denied", "403", "not allowed", "protected")):
+        hint = ("give the job write access: `permissions: contents: write` in the workflow "
+                "(a fork's pull request cannot push)")
+    else:
+        hint = ("check that the remote is reachable and that the job may write to it "
+                "(`permissions: contents: write` in the workflow)")
+    return GitError(f"could not push {full} to {remote}: {_last_line(stderr)}",
+                    where=_redact(url), hint=hint)
+
+
+def _parse_batch(data: bytes) -> dict[str, str]:
+    """Split `git cat-file --batch` output: '<sha> <type> <size>\\n<content>\\n' per object."""
+    texts: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) != 3:  # '<name> missing'
+            continue
+        size = int(header[2])
+        texts[header[0].decode()] = data[pos:pos + size].decode("utf-8", errors="replace")
+        pos += size + 1
+    return texts
