@@ -1,0 +1,366 @@
+"""Gate rules -> per-rule results -> the verdict whose exit code gates the merge.
+
+Pure and stdlib-only, over frozen dataclasses: ``mlci gate`` imports this and must start
+fast. Outcomes are values, never exceptions: a missing or NaN metric is a failed rule,
+a rule that needs a baseline when there is none is skipped (the verdict still passes,
+but the run is not blessed). Noise and slice checks are computed elsewhere and merged in
+through ``evaluate(extra=...)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mlci.compare import float_from_json, json_float
+from mlci.config import Bound, GateRule
+
+OUTCOMES = ("passed", "failed", "skipped")
+_EPS = 1e-12  # relative: a drop exactly equal to the bound passes despite float rounding
+
+
+@dataclass(frozen=True)
+class Check:
+    """One bound of a rule. value/threshold, when known, let a renderer pick its precision."""
+
+    bound: str  # "min" | "max" | "max_drop" | "max_rise", or what an extra check is called
+    limit: str  # as written in mlci.yaml: "0.9", "2%"
+    outcome: str
+    reason: str
+    value: float | None = None  # head for min/max, the drop or rise for max_drop/max_rise
+    threshold: float | None = None  # the absolute limit value was held to
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"check outcome must be one of {', '.join(OUTCOMES)}: {self.outcome}")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"bound": self.bound, "limit": self.limit, "outcome": self.outcome,
+                "reason": self.reason, "value": json_float(self.value),
+                "threshold": json_float(self.threshold)}
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: GateRule
+    metric: str
+    base: float | None
+    head: float | None
+    outcome: str
+    checks: tuple[Check, ...]
+    reason: str  # one line a reviewer reads: why it failed, was skipped or passed
+
+    def to_dict(self) -> dict[str, object]:
+        return {"metric": self.metric, "rule": _rule_dict(self.rule),
+                "base": json_float(self.base), "head": json_float(self.head),
+                "outcome": self.outcome, "reason": self.reason,
+                "checks": [c.to_dict() for c in self.checks]}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    results: tuple[RuleResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        """No rule failed; skipped rules do not fail the verdict."""
+        return self.failed == 0
+
+    @property
+    def blessed(self) -> bool:
+        """Every rule passed and none was skipped: the model may be deployed."""
+        return all(r.outcome == "passed" for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.outcome == "failed" for r in self.results)
+
+    @property
+    def skipped(self) -> int:
+        return sum(r.outcome == "skipped" for r in self.results)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"passed": self.passed, "blessed": self.blessed, "failed": self.failed,
+                "skipped": self.skipped, "results": [r.to_dict() for r in self.results]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Verdict:
+        """The inverse of to_dict; raises ValueError on a document it did not write."""
+        results = data.get("results")
+        if not isinstance(results, list):
+            raise ValueError("verdict: results must be a list")
+        return cls(tuple(_result_from(r, f"verdict: results[{i}]") for i, r in enumerate(results)))
+
+
+def evaluate(
+    rules: Sequence[GateRule],
+    head: Mapping[str, float],
+    base: Mapping[str, float] | None,
+    *,
+    sources: Mapping[str, str] | None = None,
+    metric_files: Sequence[str] = (),
+    extra: Mapping[int, Sequence[Check]] | None = None,
+) -> Verdict:
+    """Every rule against head (and base for max_drop/max_rise).
+
+    ``sources`` maps a metric to the file it was read from (named in NaN messages);
+    ``metric_files`` are the files a missing metric was looked for in; ``extra`` maps a
+    rule's index to checks computed elsewhere (noise, slices), merged into its result.
+    """
+    extra = extra or {}
+    return Verdict(tuple(
+        _evaluate_rule(rule, head, base, sources or {}, metric_files, tuple(extra.get(i, ())))
+        for i, rule in enumerate(rules)
+    ))
+
+
+def _evaluate_rule(
+    rule: GateRule, head: Mapping[str, float], base: Mapping[str, float] | None,
+    sources: Mapping[str, str], metric_files: Sequence[str], extra: tuple[Check, ...],
+) -> RuleResult:
+    name = rule.metric
+    value = head.get(name)
+    base_value = None if base is None else base.get(name)
+    problem = None
+    if value is None:
+        problem = _missing(name, head, metric_files)
+    elif not math.isfinite(value):
+        where = f" in {sources[name]}" if name in sources else ""
+        problem = f"{name} is {_non_finite(value)}{where}"
+    if problem is not None:
+        checks = tuple(Check(b, lim, "failed", problem) for b, lim, _ in _bounds(rule))
+    else:
+        assert value is not None
+        checks = tuple(_check(b, lim, spec, value, base, base_value, name)
+                       for b, lim, spec in _bounds(rule))
+    checks += extra
+    outcome = _outcome(checks)
+    reason = problem if problem is not None else _reason(outcome, checks)
+    return RuleResult(rule, name, base_value, value, outcome, checks, reason)
+
+
+def _bounds(rule: GateRule) -> list[tuple[str, str, float | Bound]]:
+    """The rule's bounds in a fixed order, each with its limit as written."""
+    out: list[tuple[str, str, float | Bound]] = []
+    for kind in ("min", "max", "max_drop", "max_rise"):
+        spec = getattr(rule, kind)
+        if spec is not None:
+            out.append((kind, _limit(spec), spec))
+    return out
+
+
+def _check(
+    kind: str, limit: str, spec: float | Bound, value: float,
+    base: Mapping[str, float] | None, base_value: float | None, name: str,
+) -> Check:
+    if isinstance(spec, Bound):
+        return _relative(kind, limit, spec, value, base, base_value, name)
+    tol = _EPS * max(abs(value), abs(spec))
+    ok = value >= spec - tol if kind == "min" else value <= spec + tol
+    sign = (">=" if ok else "<") if kind == "min" else ("<=" if ok else ">")
+    return Check(kind, limit, "passed" if ok else "failed", f"{_num(value)} {sign} {limit}",
+                 value, spec)
+
+
+def _relative(
+    kind: str, limit: str, bound: Bound, value: float,
+    base: Mapping[str, float] | None, base_value: float | None, name: str,
+) -> Check:
+    """max_drop fails when base - head > amount, max_rise when head - base > amount."""
+    if base is None:
+        return Check(kind, limit, "skipped", "no baseline to compare with")
+    if base_value is None:
+        return Check(kind, limit, "skipped", f"{name} is not in the baseline")
+    if not math.isfinite(base_value):
+        return Check(kind, limit, "failed", f"baseline {name} is {_non_finite(base_value)}")
+    amount = bound.amount(base_value)
+    change = base_value - value if kind == "max_drop" else value - base_value
+    word = "drop" if kind == "max_drop" else "rise"
+    ok = change <= amount + _EPS * max(abs(base_value), abs(value))
+    if change <= 0:
+        reason = f"no {word} ({_num(base_value)} -> {_num(value)})"
+    else:
+        of = f" ({_limit(bound)} of {_num(base_value)})" if bound.relative else ""
+        reason = f"{word} {_num(change)} {'<=' if ok else '>'} {_num(amount)}{of}"
+    return Check(kind, limit, "passed" if ok else "failed", reason, change, amount)
+
+
+def _missing(name: str, head: Mapping[str, float], metric_files: Sequence[str]) -> str:
+    files = ", ".join(metric_files) if metric_files else "the head's metrics"
+    text = f"metric '{name}' not found in {files}"
+    if not head:
+        return text + " (no metrics were read)"
+    close = difflib.get_close_matches(name, list(head), n=3)
+    if close:
+        return text + "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    if len(head) <= 8:
+        return text + "; it has " + ", ".join(sorted(head))
+    return text
+
+
+def _outcome(checks: Sequence[Check]) -> str:
+    outcomes = {c.outcome for c in checks}
+    return next((o for o in ("failed", "skipped") if o in outcomes), "passed")
+
+
+def _reason(outcome: str, checks: Sequence[Check]) -> str:
+    if outcome == "passed":
+        return "; ".join(c.reason for c in checks)
+    picked = [c for c in checks if c.outcome == outcome]
+    if outcome == "skipped":
+        return "; ".join(f"{c.bound}: {c.reason}" for c in picked)
+    return "; ".join(c.reason for c in picked)
+
+
+def _non_finite(value: float) -> str:
+    return "NaN" if math.isnan(value) else "infinite"
+
+
+def _num(value: float) -> str:
+    """Enough digits that a failing value never prints the same as its limit."""
+    return f"{value:.10g}"
+
+
+def _limit(spec: float | Bound) -> str:
+    if isinstance(spec, Bound):
+        return f"{spec.value:.12g}%" if spec.relative else f"{spec.value:.12g}"
+    return f"{spec:.12g}"
+
+
+# --- terminal listing ----------------------------------------------------------------
+
+_CONDITIONS = {"min": ">= {}", "max": "<= {}", "max_drop": "drop <= {}", "max_rise": "rise <= {}"}
+_FAILURES = {"min": "{v} < {lim}", "max": "{v} > {lim}",
+             "max_drop": "drop {v} > {lim}", "max_rise": "rise {v} > {lim}"}
+
+
+def format_rules(verdict: Verdict, precision: int = 4) -> str:
+    """One line per rule (PASS / FAIL / SKIP and why), then the counts."""
+    lines = [_line(r, precision) for r in verdict.results]
+    passed = len(verdict.results) - verdict.failed - verdict.skipped
+    lines.append(f"{passed} passed, {verdict.failed} failed, {verdict.skipped} skipped")
+    return "\n".join(lines)
+
+
+def _line(result: RuleResult, precision: int) -> str:
+    if result.outcome == "passed":
+        conds = ", ".join(_condition(c) for c in result.checks)
+        shown = "" if result.head is None else f" ({result.head:.{precision}f})"
+        return f"PASS {result.metric} {conds}{shown}"
+    if result.outcome == "skipped":
+        by_reason: dict[str, list[str]] = {}
+        for c in result.checks:
+            if c.outcome == "skipped":
+                by_reason.setdefault(c.reason, []).append(c.bound)
+        text = "; ".join(f"{', '.join(b)}: {why}" for why, b in by_reason.items())
+        return f"SKIP {result.metric} {text}"
+    if result.head is None or not math.isfinite(result.head):
+        return f"FAIL {result.metric}: {result.reason}"
+    failures = [_failure(c, precision) for c in result.checks if c.outcome == "failed"]
+    return f"FAIL {result.metric}: " + "; ".join(failures)
+
+
+def _condition(check: Check) -> str:
+    template = _CONDITIONS.get(check.bound)
+    return template.format(check.limit) if template else f"{check.bound} {check.limit}".strip()
+
+
+def _failure(check: Check, precision: int) -> str:
+    template = _FAILURES.get(check.bound)
+    if template is None or check.value is None or check.threshold is None:
+        return check.reason
+    limit = check.limit
+    if check.limit.endswith("%"):
+        limit += f" ({check.threshold:.{precision}f})"
+    return template.format(v=f"{check.value:.{precision}f}", lim=limit)
+
+
+# --- JSON ----------------------------------------------------------------------------
+
+
+def _bound_json(bound: Bound | None) -> object:
+    if bound is None:
+        return None
+    return f"{bound.value:.17g}%" if bound.relative else bound.value
+
+
+def _rule_dict(rule: GateRule) -> dict[str, object]:
+    return {"metric": rule.metric, "min": rule.min, "max": rule.max,
+            "max_drop": _bound_json(rule.max_drop), "max_rise": _bound_json(rule.max_rise),
+            "noise": rule.noise, "slices": list(rule.slices),
+            "min_slice_size": rule.min_slice_size, "line": rule.line}
+
+
+def _mapping(item: object, where: str) -> Mapping[str, object]:
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where} must be a mapping")
+    return item
+
+
+def _text(d: Mapping[str, object], key: str, where: str) -> str:
+    value = d.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{where}.{key} must be a string")
+    return value
+
+
+def _bound_from(value: object, where: str) -> Bound | None:
+    if isinstance(value, str) and value.endswith("%"):
+        try:
+            return Bound(float(value[:-1]), relative=True)
+        except ValueError as e:
+            raise ValueError(f"{where} must be a number or \"N%\"") from e
+    number = float_from_json(value, where)
+    return None if number is None else Bound(number)
+
+
+def _int(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where} must be a whole number")
+    return value
+
+
+def _rule_from(item: object, where: str) -> GateRule:
+    d = _mapping(item, where)
+    slices = d.get("slices", [])
+    if not isinstance(slices, list) or not all(isinstance(s, str) for s in slices):
+        raise ValueError(f"{where}.slices must be a list of strings")
+    return GateRule(
+        metric=_text(d, "metric", where),
+        min=float_from_json(d.get("min"), f"{where}.min"),
+        max=float_from_json(d.get("max"), f"{where}.max"),
+        max_drop=_bound_from(d.get("max_drop"), f"{where}.max_drop"),
+        max_rise=_bound_from(d.get("max_rise"), f"{where}.max_rise"),
+        noise=float_from_json(d.get("noise"), f"{where}.noise"),
+        slices=tuple(slices),
+        min_slice_size=_int(d.get("min_slice_size", 30), f"{where}.min_slice_size"),
+        line=_int(d.get("line", 0), f"{where}.line"),
+    )
+
+
+def _check_from(item: object, where: str) -> Check:
+    d = _mapping(item, where)
+    outcome = _text(d, "outcome", where)
+    if outcome not in OUTCOMES:
+        raise ValueError(f"{where}.outcome must be one of {', '.join(OUTCOMES)}")
+    return Check(_text(d, "bound", where), _text(d, "limit", where), outcome,
+                 _text(d, "reason", where), float_from_json(d.get("value"), f"{where}.value"),
+                 float_from_json(d.get("threshold"), f"{where}.threshold"))
+
+
+def _result_from(item: object, where: str) -> RuleResult:
+    d = _mapping(item, where)
+    outcome = _text(d, "outcome", where)
+    checks = d.get("checks", [])
+    if outcome not in OUTCOMES or not isinstance(checks, list):
+        raise ValueError(f"{where} needs an outcome in {', '.join(OUTCOMES)} and a checks list")
+    return RuleResult(
+        rule=_rule_from(d.get("rule"), f"{where}.rule"), metric=_text(d, "metric", where),
+        base=float_from_json(d.get("base"), f"{where}.base"),
+        head=float_from_json(d.get("head"), f"{where}.head"),
+        outcome=outcome,
+        checks=tuple(_check_from(c, f"{where}.checks[{i}]") for i, c in enumerate(checks)),
+        reason=_text(d, "reason", where),
+    )
