@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 ConfigOpt = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional on Python 3.10
+    Path | None,
     typer.Option("--config", "-c", help="mlci.yaml to use (default: mlci.yaml at the repo root)."),
 ]
 
@@ -44,10 +44,67 @@ def _global(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and results.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and results.")
+    ] = False,
 ) -> None:
     """Continuous integration for machine learning."""
     output.set_level(output.QUIET if quiet else output.VERBOSE if verbose else output.NORMAL)
+
+
+@app.command()
+def train(config: ConfigOpt = None) -> int:
+    """Train the model as the checkout is now and write its run record (.mlci/runs/<sha>/)."""
+    from mlci import pipeline, workspace
+
+    ws = workspace.open_workspace(config)
+    rec = pipeline.train_head(ws)
+    output.result(pipeline.metric_summary(rec, ws.config.precision))
+    output.info(f"mlci: run record written to {_shown(rec.path)}")
+    return 0
+
+
+@app.command()
+def diff(
+    rev: Annotated[
+        str | None,
+        typer.Argument(
+            help="Base revision to compare with (default: baseline.ref, the PR's base branch, "
+            "or the remote's default branch)."
+        ),
+    ] = None,
+    md: Annotated[bool, typer.Option("--md", help="Print a markdown table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOpt = None,
+) -> int:
+    """Compare HEAD's metrics (and params) with the baseline at the base revision."""
+    from mlci import pipeline, workspace
+
+    ws = workspace.open_workspace(config)
+    result = pipeline.diff(ws, base=rev)
+    output.result(
+        pipeline.render_diff(
+            result, ws.config.precision, fmt="json" if as_json else "md" if md else "text"
+        )
+    )
+    return 0
+
+
+@app.command()
+def gate(config: ConfigOpt = None) -> int:
+    """Evaluate the rules of mlci.yaml on the last comparison; the exit code is the verdict."""
+    from mlci import gates, pipeline, workspace
+
+    ws = workspace.open_workspace(config)
+    verdict = pipeline.gate_last(ws)
+    output.result(gates.format_rules(verdict, ws.config.precision))
+    return 0 if verdict.passed else 1
+
+
+def _shown(path: Path | None) -> str:
+    from mlci.config import display_path
+
+    return display_path(path) if path is not None else "-"
 
 
 def main() -> None:
@@ -60,7 +117,7 @@ def run(argv: list[str]) -> int:
     try:  # typer >= 0.29 vendors click
         from typer._click.exceptions import ClickException
     except ImportError:
-        from click.exceptions import ClickException
+        from click.exceptions import ClickException  # type: ignore[no-redef, unused-ignore]
 
     try:
         code = app(args=argv, prog_name="mlci", standalone_mode=False)

@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mlci.errors import ConfigError
 
@@ -50,13 +50,19 @@ class TrainConfig:
         """A plain form for record.json and for comparing two trainings."""
         return {
             "command": list(self.command) if self.command else None,
-            "sklearn": None if self.sklearn is None else {
-                "dataset": self.sklearn.dataset, "model": self.sklearn.model,
-                "params": dict(self.sklearn.params), "test_size": self.sklearn.test_size,
+            "sklearn": None
+            if self.sklearn is None
+            else {
+                "dataset": self.sklearn.dataset,
+                "model": self.sklearn.model,
+                "params": dict(self.sklearn.params),
+                "test_size": self.sklearn.test_size,
                 "seed": self.sklearn.seed,
             },
-            "metrics": list(self.metrics), "params": list(self.params),
-            "predictions": self.predictions, "data": list(self.data),
+            "metrics": list(self.metrics),
+            "params": list(self.params),
+            "predictions": self.predictions,
+            "data": list(self.data),
         }
 
 
@@ -170,7 +176,8 @@ def load(path: Path) -> Config:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        shown = display_path(path)
+        where = f"{shown}:{mark.line + 1}" if mark is not None else shown
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(
             f"YAML syntax error: {problem}", where=where, hint="fix the YAML syntax"
@@ -206,7 +213,7 @@ class _Node:
         if isinstance(node, yaml.MappingNode):
             items: dict[str, _Node] = {}
             for k, v in node.value:
-                name = str(yaml.SafeLoader(" ").construct_object(k))  # type: ignore[no-untyped-call]
+                name = str(yaml.SafeLoader(" ").construct_object(k))
                 child = f"{key}.{name}" if key else name
                 if name in items:
                     cls(None, file, child, k.start_mark.line + 1).fail("is given twice")
@@ -216,12 +223,12 @@ class _Node:
             seq = [cls.wrap(v, file, f"{key}[{i}]", line) for i, v in enumerate(node.value)]
             return cls(seq, file, key, line)
         loader = yaml.SafeLoader("")
-        return cls(loader.construct_object(node), file, key, line)  # type: ignore[no-untyped-call]
+        return cls(loader.construct_object(node), file, key, line)
 
     def where(self) -> str:
         return f"{display_path(self.file)}:{self.line}"
 
-    def fail(self, problem: str, hint: str = "see the mlci.yaml reference in README.md") -> Any:
+    def fail(self, problem: str, hint: str = "see the mlci.yaml reference in README.md") -> NoReturn:
         raise ConfigError(f"{self.key or 'the document'} {problem}", where=self.where(), hint=hint)
 
     def mapping(self, allowed: tuple[str, ...]) -> dict[str, _Node]:
@@ -249,8 +256,11 @@ class _Node:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             self.fail(f"must be a number, got {_kind(v)}")
         if (low is not None and v < low) or (high is not None and v > high):
-            self.fail(f"must be between {low:g} and {high:g}, got {v:g}" if high is not None
-                      else f"must be at least {low:g}, got {v:g}")
+            self.fail(
+                f"must be between {low:g} and {high:g}, got {v:g}"
+                if high is not None
+                else f"must be at least {low:g}, got {v:g}"
+            )
         return float(v)
 
     def integer(self, low: int = 0) -> int:
@@ -288,15 +298,16 @@ def _kind(value: Any) -> str:
 
 
 def _build(doc: _Node, path: Path) -> Config:
-    top = doc.mapping(
-        ("train", "baseline", "metrics", "precision", "gates", "report", "github")
-    )
+    top = doc.mapping(("train", "baseline", "metrics", "precision", "gates", "report", "github"))
     if "train" not in top:
         doc.fail("has no 'train' section", hint="add train.command or train.sklearn")
     parts: dict[str, Any] = {"path": path, "train": _train(top["train"])}
     builders: dict[str, Callable[[_Node], Any]] = {
-        "baseline": _baseline, "metrics": _metrics, "gates": _gates,
-        "report": _report, "github": _github,
+        "baseline": _baseline,
+        "metrics": _metrics,
+        "gates": _gates,
+        "report": _report,
+        "github": _github,
         "precision": _precision,
     }
     for key, build in builders.items():
@@ -307,7 +318,17 @@ def _build(doc: _Node, path: Path) -> Config:
 
 def _train(node: _Node) -> TrainConfig:
     m = node.mapping(
-        ("command", "sklearn", "metrics", "params", "predictions", "plots", "data", "timeout", "env")
+        (
+            "command",
+            "sklearn",
+            "metrics",
+            "params",
+            "predictions",
+            "plots",
+            "data",
+            "timeout",
+            "env",
+        )
     )
     if ("command" in m) == ("sklearn" in m):
         node.fail(
@@ -362,7 +383,11 @@ def _sklearn(node: _Node) -> SklearnSpec:
     dataset = m["dataset"].text()
     if dataset not in DATASETS:
         close = difflib.get_close_matches(dataset, DATASETS, n=2)
-        hint = f"did you mean {' or '.join(close)}?" if close else "choose one of " + ", ".join(DATASETS)
+        hint = (
+            f"did you mean {' or '.join(close)}?"
+            if close
+            else "choose one of " + ", ".join(DATASETS)
+        )
         m["dataset"].fail(f"is not a dataset scikit-learn ships: '{dataset}'", hint=hint)
     model = m["model"].text()
     if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+", model):
@@ -490,7 +515,11 @@ def _report(node: _Node) -> ReportConfig:
         for i, kind in enumerate(plots):
             if kind not in PLOT_KINDS:
                 close = difflib.get_close_matches(kind, PLOT_KINDS, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else "choose from " + ", ".join(PLOT_KINDS)
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else "choose from " + ", ".join(PLOT_KINDS)
+                )
                 item = m["plots"].value[i] if isinstance(m["plots"].value, list) else m["plots"]
                 item.fail(f"'{kind}' is not a plot mlci makes", hint=hint)
         out["plots"] = plots
@@ -499,7 +528,9 @@ def _report(node: _Node) -> ReportConfig:
 
 def _github(node: _Node) -> GithubConfig:
     m = node.mapping(("comment", "check", "status", "summary", "assets_branch"))
-    out: dict[str, Any] = {k: m[k].boolean() for k in ("comment", "check", "status", "summary") if k in m}
+    out: dict[str, Any] = {
+        k: m[k].boolean() for k in ("comment", "check", "status", "summary") if k in m
+    }
     if "assets_branch" in m:
         out["assets_branch"] = m["assets_branch"].text()
     return GithubConfig(**out)

@@ -47,7 +47,9 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     def guarded(self: socket.socket, address: object) -> object:
         host = address[0] if isinstance(address, tuple) else address
         if self.family in (socket.AF_INET, socket.AF_INET6) and host not in (
-            "127.0.0.1", "::1", "localhost",
+            "127.0.0.1",
+            "::1",
+            "localhost",
         ):
             raise OSError(f"test tried to reach {address}: only 127.0.0.1 is allowed")
         return real_connect(self, address)  # type: ignore[arg-type]
@@ -57,9 +59,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def git(cwd: Path, *args: str) -> str:
     """Run git in cwd and return its stdout; fails the test on a git error."""
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    )
+    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
     return done.stdout.strip()
 
 

@@ -1,0 +1,237 @@
+"""Which record a pull request is judged against, and how it was found.
+
+Strategies are tried in order and the first that answers wins: a git note on the
+merge-base (or its nearest noted first-parent ancestor), the metric files as committed
+at the merge-base, retraining at the merge-base in a temporary worktree (or the record
+of an earlier retraining), and none. Each says why it did not answer, so the report can
+tell the reviewer what was tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mlci import output
+from mlci import record as records
+from mlci.config import Config, TrainConfig
+from mlci.errors import ConfigError, MlciError, TrainingError
+from mlci.record import RunRecord
+from mlci.workspace import Workspace
+
+NOTE_WALK_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The baseline and its provenance, as the report shows it."""
+
+    strategy: str  # "note" | "file" | "retrain" | "none"
+    ref: str  # the base ref as given: main, origin/main, a sha
+    merge_base: str | None
+    sha: str | None = None  # the commit whose metrics are used
+    behind: int = 0  # how many first-parent commits sha is behind the merge-base
+    record: RunRecord | None = None
+    detail: str = ""  # how it was found, in words
+    tried: tuple[str, ...] = ()  # why the earlier strategies did not answer
+
+    @property
+    def found(self) -> bool:
+        return self.record is not None
+
+    def describe(self) -> str:
+        if self.record is None or self.sha is None:
+            return f"no baseline: {self.detail}"
+        where = f"{self.sha[:7]} ({self.ref})"
+        behind = (
+            ""
+            if self.behind == 0
+            else (f", {self.behind} commit{'s' if self.behind != 1 else ''} behind the merge-base")
+        )
+        return f"{self.detail} at {where}{behind}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "ref": self.ref,
+            "merge_base": self.merge_base,
+            "sha": self.sha,
+            "behind": self.behind,
+            "detail": self.detail,
+            "tried": list(self.tried),
+            "description": self.describe(),
+            "run_dir": str(self.record.path) if self.record and self.record.path else None,
+        }
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every strategy needs to know."""
+
+    ws: Workspace
+    ref: str
+    merge_base: str
+    head_sha: str
+    allow_retrain: bool
+    fetched_notes: bool = True
+    notes: Callable[[Context], Baseline | str] | None = field(default=None)
+
+
+def resolve_ref(ws: Workspace, base: str | None, ci_base: str | None = None) -> str:
+    """--base, else baseline.ref in mlci.yaml, else the PR's base branch, else the default."""
+    ref = base or ws.config.baseline.ref or ci_base or ws.repo.default_branch()
+    if not ref:
+        raise MlciError(
+            "no base branch to compare with",
+            hint="pass --base REF or set baseline.ref in mlci.yaml",
+        )
+    return ref
+
+
+def find(ctx: Context) -> Baseline:
+    """Try each strategy in order; the first that finds a record wins."""
+    tried: list[str] = []
+    strategies: list[Callable[[Context], Baseline | str]] = []
+    if ctx.notes is not None:
+        strategies.append(ctx.notes)
+    strategies += [from_files, from_retraining]
+    for strategy in strategies:
+        answer = strategy(ctx)
+        if isinstance(answer, Baseline):
+            return replace(answer, tried=tuple(tried))
+        tried.append(answer)
+        output.debug(f"mlci: baseline: {answer}")
+    return Baseline(
+        strategy="none",
+        ref=ctx.ref,
+        merge_base=ctx.merge_base,
+        detail="; ".join(tried),
+        tried=tuple(tried),
+    )
+
+
+def train_config_at(ctx: Context, sha: str) -> tuple[TrainConfig, str]:
+    """The train section of mlci.yaml as committed at sha (the model as it was trained then)."""
+    from mlci import config as configs
+
+    path = ctx.ws.config.path
+    text = ctx.ws.repo.show(sha, ctx.ws.in_repo(path.name))
+    if text is None:
+        return (
+            ctx.ws.config.train,
+            f"{path.name} is not in {sha[:7]}: used this branch's train section",
+        )
+    try:
+        old: Config = configs.load_text(text, path)
+    except ConfigError as e:
+        raise ConfigError(
+            f"{path.name} at the baseline commit {sha[:7]} is invalid: {e.what}",
+            hint="fix it on the base branch, or set baseline.retrain: false",
+        ) from e
+    return old.train, ""
+
+
+def from_files(ctx: Context) -> Baseline | str:
+    """The metric files as they were committed at the merge-base (no training needed)."""
+    from mlci import metrics as metric_files
+
+    train, _ = train_config_at(ctx, ctx.merge_base)
+    if not train.metrics:
+        return "committed files: the built-in pipeline writes no files to commit"
+    repo, sha = ctx.ws.repo, ctx.merge_base
+    values: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    for name in train.metrics:
+        text = repo.show(sha, ctx.ws.in_repo(name))
+        if text is None:
+            return f"committed files: {name} is not tracked at {sha[:7]}"
+        raw = metric_files.parse_text(text, name)
+        for key, value in raw.items():
+            number = metric_files.to_number(value)
+            if number is not None:
+                values[key], sources[key] = number, name
+    params: dict[str, Any] = {}
+    for name in train.params:
+        text = repo.show(sha, ctx.ws.in_repo(name))
+        if text is not None:
+            params.update(metric_files.parse_text(text, name))
+    target = records.run_dir(ctx.ws.root, sha)
+    pred_text = repo.show(sha, ctx.ws.in_repo(train.predictions)) if train.predictions else None
+    info = {
+        "trained_by": "committed-files",
+        "metric_files": list(train.metrics),
+        "metric_sources": sources,
+        "dirty": False,
+    }
+    rec = RunRecord(sha=sha, metrics=values, params=params, info=info)
+    extra = _write_text(target.parent / f".pred-{sha}.csv", pred_text)
+    try:
+        rec = records.write(target, rec, predictions=extra)
+    finally:
+        if extra is not None:
+            extra.unlink(missing_ok=True)
+    return Baseline(
+        strategy="file",
+        ref=ctx.ref,
+        merge_base=sha,
+        sha=sha,
+        record=rec,
+        detail="metric files committed",
+    )
+
+
+def _write_text(path: Path, text: str | None) -> Path | None:
+    if text is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def from_retraining(ctx: Context) -> Baseline | str:
+    """Retrain at the merge-base in a temporary worktree, or reuse an earlier retraining."""
+    sha, repo = ctx.merge_base, ctx.ws.repo
+    train, note = train_config_at(ctx, sha)
+    earlier = records.find(ctx.ws.root, sha)
+    if earlier is not None and _reusable(earlier, train):
+        return Baseline(
+            strategy="retrain",
+            ref=ctx.ref,
+            merge_base=sha,
+            sha=sha,
+            record=earlier,
+            detail="trained earlier (its record reused)",
+        )
+    if not ctx.allow_retrain:
+        return "retraining: not allowed (baseline.retrain is false)"
+    from mlci.train.runner import Where
+    from mlci.train.runner import train as run_training
+
+    label = f"training baseline at {sha[:7]} ({ctx.ref})"
+    output.info(f"mlci: {label}" + (f"; {note}" if note else ""))
+    with repo.worktree(sha) as tree:
+        workdir = tree / ctx.ws.subdir if ctx.ws.subdir else tree
+        where = Where(sha=sha, workdir=workdir, code=_tree_of(ctx, sha), label=label)
+        try:
+            rec = run_training(train, where, state_root=ctx.ws.root)
+        except TrainingError as e:
+            e.hint = (e.hint or "") + (
+                "; this was the baseline: fix the base branch or set baseline.retrain: false"
+            )
+            raise
+    return Baseline(
+        strategy="retrain", ref=ctx.ref, merge_base=sha, sha=sha, record=rec, detail="retrained"
+    )
+
+
+def _tree_of(ctx: Context, sha: str) -> str:
+    return ctx.ws.repo.tree_of(sha)
+
+
+def _reusable(rec: RunRecord, train: TrainConfig) -> bool:
+    """An earlier clean training of the same commit with the same train section."""
+    if rec.dirty or rec.info.get("trained_by") not in ("command", "sklearn"):
+        return False
+    return bool(rec.info.get("train") == train.as_dict())

@@ -1,0 +1,166 @@
+"""The stages of mlci in order, each result passed to the next.
+
+Commands call one function here; the stages below take plain values and records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlci import output
+from mlci.record import RunRecord
+from mlci.workspace import Workspace
+
+if TYPE_CHECKING:
+    from mlci.baseline import Baseline
+    from mlci.compare import Comparison
+    from mlci.gates import Verdict
+
+
+def train_head(ws: Workspace) -> RunRecord:
+    """Train the checkout as it is and write `.mlci/runs/<HEAD sha>/`."""
+    from mlci.train.runner import Where, train
+
+    repo = ws.repo
+    dirty = repo.is_dirty()
+    if dirty:
+        output.info("mlci: the working tree has uncommitted changes; the record says so")
+    where = Where(sha=repo.head_sha(), workdir=ws.root, code=repo.code_fingerprint(), dirty=dirty)
+    return train(ws.config.train, where, state_root=ws.root)
+
+
+def metric_summary(rec: RunRecord, precision: int) -> str:
+    """A short table of a record's metrics for the terminal."""
+    if not rec.metrics:
+        return "no metrics"
+    width = max(len(name) for name in rec.metrics)
+    lines = [
+        f"{name:<{width}}  {value:.{precision}f}" for name, value in sorted(rec.metrics.items())
+    ]
+    return "\n".join(lines)
+
+
+def head_record(ws: Workspace) -> RunRecord:
+    """HEAD's run record or, like `dvc metrics diff`, the metric files in the working tree."""
+    from mlci import metrics as metric_files
+    from mlci import record as records
+    from mlci.errors import UsageError
+
+    sha = ws.repo.head_sha()
+    found = records.find(ws.root, sha)
+    if found is not None:
+        return found
+    files = ws.config.train.metrics
+    if not files or not all((ws.root / f).exists() for f in files):
+        raise UsageError(
+            f"no run record for HEAD ({sha[:7]}) and no metric files in the working tree",
+            where=str(records.run_dir(ws.root, sha)),
+            hint="run `mlci train` first",
+        )
+    values = metric_files.read_metrics(files, ws.root)
+    params = (
+        metric_files.read_params(ws.config.train.params, ws.root) if ws.config.train.params else {}
+    )
+    info = {
+        "trained_by": "working-tree files",
+        "dirty": ws.repo.is_dirty(),
+        "metric_files": list(files),
+        "metric_sources": values.sources,
+    }
+    return RunRecord(sha=sha, metrics=values.values, params=params, info=info)
+
+
+def find_baseline(
+    ws: Workspace,
+    *,
+    base: str | None,
+    head_sha: str,
+    ci_base: str | None = None,
+    fetch_notes: bool = True,
+) -> Baseline:
+    """Resolve the base ref, its merge-base with head, and the first strategy that answers."""
+    from mlci import baseline as baselines
+
+    ref = baselines.resolve_ref(ws, base, ci_base)
+    base_sha = ws.repo.resolve(ref)
+    merge_base = ws.repo.merge_base(head_sha, base_sha)
+    ctx = baselines.Context(
+        ws=ws,
+        ref=ref,
+        merge_base=merge_base,
+        head_sha=head_sha,
+        allow_retrain=ws.config.baseline.retrain,
+    )
+    found = baselines.find(ctx)
+    output.info(f"mlci: baseline: {found.describe()}")
+    return found
+
+
+def compare(ws: Workspace, head: RunRecord, baseline: Baseline) -> Comparison:
+    from mlci import compare as comparing
+
+    base = baseline.record
+    return comparing.compare(
+        head.metrics,
+        base.metrics if base is not None else None,
+        higher_is_better=ws.config.higher_is_better,
+        head_params=head.params,
+        base_params=base.params if base is not None else None,
+    )
+
+
+def judge(ws: Workspace, head: RunRecord, baseline: Baseline) -> Verdict:
+    """The rules of mlci.yaml (always the PR's) applied to head and the baseline."""
+    from mlci import gates
+
+    base = baseline.record
+    return gates.evaluate(
+        ws.config.gates,
+        head.metrics,
+        base.metrics if base is not None else None,
+        sources=head.sources,
+        metric_files=head.metric_files,
+    )
+
+
+@dataclass(frozen=True)
+class Diff:
+    head: RunRecord
+    baseline: Baseline
+    comparison: Comparison
+
+
+def diff(ws: Workspace, *, base: str | None, ci_base: str | None = None) -> Diff:
+    """head record -> baseline -> comparison, saved as the last comparison for `mlci gate`."""
+    from mlci import last
+
+    head = head_record(ws)
+    found = find_baseline(ws, base=base, head_sha=head.sha, ci_base=ci_base)
+    last.save(ws.root, head, found)
+    return Diff(head=head, baseline=found, comparison=compare(ws, head, found))
+
+
+def render_diff(result: Diff, precision: int, *, fmt: str) -> str:
+    import json
+
+    from mlci import tables
+
+    if fmt == "json":
+        doc = {
+            "head": {"sha": result.head.sha, "dirty": result.head.dirty},
+            "baseline": result.baseline.to_dict(),
+            **result.comparison.to_dict(),
+        }
+        return json.dumps(doc, indent=2, allow_nan=False)
+    title = f"baseline: {result.baseline.describe()}"
+    if fmt == "md":
+        return f"_{title}_\n\n" + tables.markdown(result.comparison, precision)
+    return f"{title}\n\n" + tables.text(result.comparison, precision)
+
+
+def gate_last(ws: Workspace) -> Verdict:
+    from mlci import last
+
+    saved = last.load(ws.root)
+    return judge(ws, saved.head, saved.baseline)

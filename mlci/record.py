@@ -1,0 +1,148 @@
+"""A run record: one training's results in `.mlci/runs/<sha>/`, the same shape everywhere.
+
+The PR's run, a retrained baseline and the records kept in git notes all read and write
+these files, so every later stage takes a RunRecord and never a special case.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+STATE_DIR = ".mlci"
+METRICS, PARAMS, PREDICTIONS, INFO, LOG = (
+    "metrics.json",
+    "params.json",
+    "predictions.csv",
+    "record.json",
+    "train.log",
+)
+
+
+def state_dir(root: Path) -> Path:
+    return root / STATE_DIR
+
+
+def run_dir(root: Path, sha: str) -> Path:
+    return state_dir(root) / "runs" / sha
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one training produced; `info` is record.json (how, when, fingerprints)."""
+
+    sha: str
+    metrics: dict[str, float]
+    params: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None  # the run directory, when the record lives on disk
+
+    @property
+    def predictions_path(self) -> Path | None:
+        if self.path is None:
+            return None
+        p = self.path / PREDICTIONS
+        return p if p.is_file() else None
+
+    @property
+    def log_path(self) -> Path | None:
+        return None if self.path is None else self.path / LOG
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.info.get("dirty"))
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Metric name -> the file it was read from (for 'metric not found in ...')."""
+        return dict(self.info.get("metric_sources", {}))
+
+    @property
+    def metric_files(self) -> list[str]:
+        return list(self.info.get("metric_files", []))
+
+
+def dump_json(data: Any) -> str:
+    """JSON with NaN/inf kept as the strings a reader can turn back into floats."""
+    return json.dumps(_finite(data), indent=2, sort_keys=True) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _numbers(data: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in data.items()}  # float("nan") reads our "nan" back
+
+
+def write(
+    target: Path,
+    record: RunRecord,
+    *,
+    log: Path | None = None,
+    predictions: Path | None = None,
+    extra: dict[str, Path] | None = None,
+) -> RunRecord:
+    """Write the record into `target` atomically: a failed write leaves the old one intact."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        (tmp / METRICS).write_text(dump_json(record.metrics), encoding="utf-8")
+        (tmp / PARAMS).write_text(dump_json(record.params), encoding="utf-8")
+        info = {"schema": SCHEMA, "sha": record.sha, **record.info}
+        (tmp / INFO).write_text(dump_json(info), encoding="utf-8")
+        if log is not None and log.is_file():
+            shutil.copyfile(log, tmp / LOG)
+        if predictions is not None:
+            shutil.copyfile(predictions, tmp / PREDICTIONS)
+        for name, src in (extra or {}).items():
+            shutil.copyfile(src, tmp / name)
+        if target.exists():
+            old = target.with_name(f".old-{target.name}-{os.getpid()}")
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return read(target) or record
+
+
+def read(path: Path) -> RunRecord | None:
+    """The record in a run directory, or None when there is none (or it is unreadable)."""
+    try:
+        metrics = json.loads((path / METRICS).read_text(encoding="utf-8"))
+        info = json.loads((path / INFO).read_text(encoding="utf-8"))
+        params_file = path / PARAMS
+        params = (
+            json.loads(params_file.read_text(encoding="utf-8")) if params_file.is_file() else {}
+        )
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or not isinstance(info, dict):
+        return None
+    try:
+        values = _numbers(metrics)
+    except (TypeError, ValueError):
+        return None
+    return RunRecord(
+        sha=str(info.get("sha", path.name)), metrics=values, params=params, info=info, path=path
+    )
+
+
+def find(root: Path, sha: str) -> RunRecord | None:
+    return read(run_dir(root, sha))

@@ -1,0 +1,146 @@
+"""Metric and params tables as text for the terminal and as GitHub-flavoured markdown.
+
+One place formats numbers, so `mlci diff`, the PR comment and the HTML preview agree.
+Stdlib only: `mlci diff` must not pay for Jinja or pandas to print a table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from mlci.compare import Comparison, Row
+
+MARK = {
+    "better": "🟢 better",
+    "worse": "🔴 worse",
+    "unchanged": "unchanged",
+    "added": "➕ added",
+    "removed": "➖ removed",
+    "invalid": "⚠️ not a number",
+    "new": "",
+}
+
+
+def number(value: float | None, precision: int) -> str:
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value != 0 and abs(value) < 10**-precision:
+        return f"{value:.{max(precision - 1, 1)}e}"
+    return f"{value:.{precision}f}"
+
+
+def signed(value: float | None, precision: int) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    text = number(value, precision)
+    return text if text.startswith("-") else f"+{text}"
+
+
+def percent(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value * 100:+.2f}%"
+
+
+def metric_cells(row: Row, precision: int) -> list[str]:
+    return [
+        row.name,
+        number(row.base, precision),
+        number(row.head, precision),
+        signed(row.delta, precision),
+        percent(row.rel_delta),
+        row.status,
+    ]
+
+
+HEADER = ["metric", "base", "head", "delta", "rel. delta", ""]
+
+
+def markdown_rows(rows: Sequence[Row], precision: int) -> list[str]:
+    out = []
+    for row in rows:
+        cells = metric_cells(row, precision)
+        cells[0] = f"`{escape(cells[0])}`"
+        cells[-1] = MARK.get(row.status, row.status)
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def markdown(comparison: Comparison, precision: int, *, limit: int | None = None) -> str:
+    """The metric table (and changed params) as markdown, cut at `limit` rows with a note."""
+    rows = list(comparison.rows)
+    shown = rows if limit is None else _most_changed(rows, limit)
+    lines = ["| " + " | ".join(HEADER) + " |", "|:--|--:|--:|--:|--:|:--|"]
+    lines += markdown_rows(shown, precision)
+    if len(shown) < len(rows):
+        lines.append("")
+        lines.append(
+            f"_{len(rows) - len(shown)} more metrics not shown (the largest changes "
+            "come first); all are in result.json._"
+        )
+    params = comparison.changed_params()
+    if params:
+        lines += ["", "| param | base | head |", "|:--|:--|:--|"]
+        lines += [f"| `{escape(p.name)}` | {_value(p.base)} | {_value(p.head)} |" for p in params]
+    return "\n".join(lines) + "\n"
+
+
+def _most_changed(rows: list[Row], limit: int) -> list[Row]:
+    """Keep the rows a reviewer needs first: worse, then by size of the relative change."""
+    order = {"worse": 0, "invalid": 0, "removed": 1, "added": 1, "better": 2}
+
+    def key(r: Row) -> tuple[int, float]:
+        size = abs(r.rel_delta) if r.rel_delta is not None and math.isfinite(r.rel_delta) else 0.0
+        return order.get(r.status, 3), -size
+
+    keep = set(id(r) for r in sorted(rows, key=key)[:limit])
+    return [r for r in rows if id(r) in keep]
+
+
+def text(comparison: Comparison, precision: int) -> str:
+    """An aligned plain-text table for the terminal."""
+    body = [metric_cells(r, precision) for r in comparison.rows]
+    out = _align([HEADER, *body]) if body else ["no metrics"]
+    params = comparison.changed_params()
+    if params:
+        out += [
+            "",
+            *_align(
+                [
+                    ["param", "base", "head"],
+                    *[[p.name, _plain(p.base), _plain(p.head)] for p in params],
+                ]
+            ),
+        ]
+    return "\n".join(out)
+
+
+def _align(table: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = []
+    for row in table:
+        cells = [
+            c.ljust(w) if i == 0 or i == len(row) - 1 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def _plain(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def _value(value: Any) -> str:
+    return "—" if value is None else f"`{escape(str(value))}`"
+
+
+def escape(value: str) -> str:
+    """Escape what would break a table cell or inject markup."""
+    return value.replace("|", "\\|").replace("\n", " ").replace("`", "'")

@@ -1,0 +1,134 @@
+"""Train once and leave a run record: the user's command or the built-in pipeline.
+
+The same function trains the PR's head in the checkout and a baseline in a temporary
+worktree; only `workdir` and the label differ.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mlci import __version__, output
+from mlci import record as records
+from mlci.config import TrainConfig
+from mlci.errors import TrainingError
+from mlci.record import RunRecord
+
+
+@dataclass(frozen=True)
+class Where:
+    """The commit being trained and where its files are."""
+
+    sha: str
+    workdir: Path  # the checkout or a worktree: the command runs here
+    code: str  # fingerprint of the tracked files (a git tree id)
+    dirty: bool = False
+    label: str = "training"  # "training" or "training baseline at 1a2b3c4 (main)"
+
+
+def train(config: TrainConfig, where: Where, *, state_root: Path) -> RunRecord:
+    """Run the training of `config` at `where` and write `.mlci/runs/<sha>/` under state_root."""
+    from mlci import metrics as metric_files
+
+    target = records.run_dir(state_root, where.sha)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".train-", dir=target.parent) as scratch:
+        tmp = Path(scratch)
+        log = tmp / records.LOG
+        started = datetime.now(timezone.utc)
+        output.info(f"mlci: {where.label} at {where.sha[:7]}")
+        extra: dict[str, Path] = {}
+        if config.sklearn is not None:
+            from mlci.train.sklearn import run_sklearn
+
+            result = run_sklearn(config.sklearn, out_dir=tmp, log_path=log, label=where.label)
+            duration, task = result.duration, result.task
+            values = metric_files.read_metrics([records.METRICS], tmp)
+            params: dict[str, object] = dict(result.params)
+            predictions: Path | None = tmp / records.PREDICTIONS
+            metric_list = ["(built-in pipeline)"]
+            if (tmp / "model.pkl").is_file():
+                extra["model.pkl"] = tmp / "model.pkl"
+        else:
+            from mlci.train.command import run_command
+
+            assert config.command is not None
+            t0 = time.monotonic()
+            run_command(
+                config.command,
+                cwd=where.workdir,
+                env=config.env,
+                timeout=config.timeout,
+                log_path=log,
+                label=where.label,
+            )
+            duration, task = time.monotonic() - t0, None
+            _require_outputs(config, where)
+            values = metric_files.read_metrics(config.metrics, where.workdir)
+            params = metric_files.read_params(config.params, where.workdir) if config.params else {}
+            predictions = where.workdir / config.predictions if config.predictions else None
+            metric_list = list(config.metrics)
+        for name, shown in values.non_numeric.items():
+            output.warn(f"metric {name} is not a number ({shown}); it is not compared")
+        info = {
+            "dirty": where.dirty,
+            "trained_by": "sklearn" if config.sklearn is not None else "command",
+            "train": config.as_dict(),
+            "label": where.label,
+            "task": task,
+            "started": started.isoformat(timespec="seconds"),
+            "duration": round(duration, 3),
+            "fingerprints": {
+                "code": where.code,
+                "params": _digest(json.dumps(params, sort_keys=True, default=str).encode()),
+                "data": _data_digest(config.data, where.workdir),
+                "train": _digest(json.dumps(config.as_dict(), sort_keys=True).encode()),
+            },
+            "mlci": __version__,
+            "metric_files": metric_list,
+            "metric_sources": values.sources,
+            "non_numeric": values.non_numeric,
+        }
+        rec = RunRecord(sha=where.sha, metrics=values.values, params=params, info=info)
+        return records.write(target, rec, log=log, predictions=predictions, extra=extra)
+
+
+def _require_outputs(config: TrainConfig, where: Where) -> None:
+    """A command that exits 0 but writes no metrics is a failed training, not a crash later."""
+    missing = [m for m in config.metrics if not (where.workdir / m).exists()]
+    if config.predictions and not (where.workdir / config.predictions).is_file():
+        missing.append(config.predictions)
+    if missing:
+        raise TrainingError(
+            f"{where.label} wrote no {', '.join(missing)}",
+            where="train.metrics" if missing[0] in config.metrics else "train.predictions",
+            hint="make the command write that file (paths are relative to the repository "
+            "root), or fix the path in mlci.yaml",
+        )
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+
+
+def _data_digest(patterns: tuple[str, ...], root: Path) -> str | None:
+    """A fingerprint of the declared data files, so a changed dataset shows in the record."""
+    if not patterns:
+        return None
+    h = hashlib.sha256()
+    for pattern in patterns:
+        for name in sorted(glob.glob(pattern, root_dir=root, recursive=True)):
+            path = root / name
+            if path.is_file():
+                h.update(name.encode() + b"\0")
+                with path.open("rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+    return "sha256:" + h.hexdigest()[:16]

@@ -1,0 +1,57 @@
+"""The command line as a user meets it: start-up cost, help, version, the error boundary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlci import __version__, cli
+
+HEAVY = ("pandas", "matplotlib", "sklearn", "github", "git", "jinja2", "numpy", "scipy")
+
+
+def loaded_after(argv: list[str]) -> list[str]:
+    """Run the CLI in a fresh interpreter and list which heavy modules it imported."""
+    code = (
+        "import sys, json\n"
+        "from mlci import cli\n"
+        f"rc = cli.run({argv!r})\n"
+        "print(json.dumps([rc, [m for m in " + repr(HEAVY) + " if m in sys.modules]]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rc, modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert rc == 0, done.stdout + done.stderr
+    return list(modules)
+
+
+def test_help_imports_nothing_heavy() -> None:
+    assert loaded_after(["--help"]) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["train", "diff", "gate", "report", "run", "publish", "record", "history", "init", "demo"],
+)
+def test_every_command_has_help_and_stays_light(command: str) -> None:
+    assert loaded_after([command, "--help"]) == []
+
+
+def test_version(run_cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run_cli("--version")
+    assert code == 0 and out.strip() == f"mlci {__version__}"
+
+
+def test_unknown_command_is_a_usage_error(run_cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run_cli("trian")
+    assert code == 2 and "No such command" in err
+
+
+def test_console_script_runs() -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mlci"), "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "Usage: mlci" in done.stdout
