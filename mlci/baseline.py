@@ -210,7 +210,8 @@ def from_retraining(ctx: Context) -> Baseline | str:
     from mlci.train.runner import train as run_training
 
     label = f"training baseline at {sha[:7]} ({ctx.ref})"
-    output.info(f"mlci: {label}" + (f"; {note}" if note else ""))
+    if note:
+        output.info(f"mlci: {note}")
     with repo.worktree(sha) as tree:
         workdir = tree / ctx.ws.subdir if ctx.ws.subdir else tree
         where = Where(sha=sha, workdir=workdir, code=_tree_of(ctx, sha), label=label)

@@ -101,6 +101,104 @@ def gate(config: ConfigOpt = None) -> int:
     return 0 if verdict.passed else 1
 
 
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Report directory (default: .mlci/report/)."),
+]
+BaseOpt = Annotated[
+    str | None,
+    typer.Option("--base", help="Base ref to compare with (default: the PR's base branch)."),
+]
+
+
+@app.command("run")
+def run_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Everything but the network; write the report.")
+    ] = False,
+    base: BaseOpt = None,
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    strict_publish: Annotated[
+        bool, typer.Option("--strict-publish", help="Exit 3 when publishing fails.")
+    ] = False,
+) -> int:
+    """The whole loop for where it runs: on a PR train, compare, gate, report and publish;
+    on a push to the base branch train and record; else (or with --dry-run) a dry run."""
+    from mlci import ci, pipeline, workspace
+
+    ctx = ci.from_env()
+    ws = workspace.open_workspace(config)
+    outcome = pipeline.run(
+        ws, ctx, dry_run=dry_run, base=base, out=out, strict_publish=strict_publish
+    )
+    output.result(outcome.text)
+    return outcome.exit_code
+
+
+@app.command()
+def report(config: ConfigOpt = None, out: OutOpt = None) -> int:
+    """Render report.md, report.html, result.json and plots from the last comparison."""
+    from mlci import pipeline, workspace
+
+    ws = workspace.open_workspace(config)
+    outcome = pipeline.report_last(ws, out)
+    output.result(pipeline.summary_lines(outcome, ws.config.precision))
+    return outcome.exit_code
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Where to make the demo repository (default: a new temp dir)."),
+    ] = None,
+) -> int:
+    """Make a throwaway example repo with a main and a PR branch, and run the loop on it."""
+    from mlci import demo as demos
+
+    result = demos.run(directory)
+    output.result(result.text)
+    return 0
+
+
+IGNORE_WORDS = {
+    "added": "added .mlci/ to .gitignore",
+    "created": "created .gitignore with .mlci/",
+    "present": ".gitignore already ignores .mlci/",
+}
+
+
+@app.command()
+def init() -> int:
+    """Write a starter mlci.yaml and .github/workflows/mlci.yml; never overwrites a file."""
+    from mlci import gitrepo, scaffold
+    from mlci.resources import templates_dir
+
+    repo = gitrepo.Repo(Path.cwd())
+    workflow = (templates_dir() / "workflows" / "mlci.yml").read_text(encoding="utf-8")
+    branch = repo.default_branch() or repo.current_branch() or "main"
+    result = scaffold.init(repo.root, workflow=workflow, base_branch=branch)
+    lines = [f"wrote {_shown(p)}" for p in result.written]
+    lines += [f"  guessed {g}" for g in result.guesses]
+    lines.append(
+        {
+            "added": "added .mlci/ to .gitignore",
+            "created": "created .gitignore with .mlci/",
+            "present": ".gitignore already ignores .mlci/",
+        }[result.gitignore]
+    )
+    lines += [
+        "",
+        "Left to do:",
+        "  1. check the train section of mlci.yaml, then try `mlci run --dry-run`",
+        "  2. commit mlci.yaml and .github/workflows/mlci.yml, and push",
+        "  3. protect the base branch: require the status check `mlci / default`",
+    ]
+    output.result("\n".join(lines))
+    return 0
+
+
 def _shown(path: Path | None) -> str:
     from mlci.config import display_path
 
@@ -117,7 +215,7 @@ def run(argv: list[str]) -> int:
     try:  # typer >= 0.29 vendors click
         from typer._click.exceptions import ClickException
     except ImportError:
-        from click.exceptions import ClickException  # type: ignore[no-redef, unused-ignore]
+        from click.exceptions import ClickException  # type: ignore[no-redef, assignment, unused-ignore]
 
     try:
         code = app(args=argv, prog_name="mlci", standalone_mode=False)

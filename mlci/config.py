@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from mlci.errors import ConfigError
 
 CONFIG_NAME = "mlci.yaml"
+REFERENCE_HINT = "see the mlci.yaml reference in README.md"
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 PLOT_KINDS = ("metrics", "confusion_matrix", "roc", "pr", "residuals", "history", "slices")
 REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -228,7 +229,7 @@ class _Node:
     def where(self) -> str:
         return f"{display_path(self.file)}:{self.line}"
 
-    def fail(self, problem: str, hint: str = "see the mlci.yaml reference in README.md") -> NoReturn:
+    def fail(self, problem: str, hint: str = REFERENCE_HINT) -> NoReturn:
         raise ConfigError(f"{self.key or 'the document'} {problem}", where=self.where(), hint=hint)
 
     def mapping(self, allowed: tuple[str, ...]) -> dict[str, _Node]:

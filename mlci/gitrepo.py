@@ -408,6 +408,19 @@ class Repo:
                        where=_redact(url), hint="other jobs kept pushing notes meanwhile; "
                        "run `mlci record --push` again")
 
+    # -- demo repositories only ------------------------------------------------------
+
+    def commit_all(self, message: str) -> str:
+        """Stage everything and commit (only in a repository mlci made); the new sha."""
+        self._git("add", "-A")
+        self._git("-c", "commit.gpgsign=false", "commit", "-q", "-m", message,
+                  env=self._ident_env())
+        return self.head_sha()
+
+    def switch_new_branch(self, name: str) -> None:
+        """Create and check out a branch (only in a repository mlci made)."""
+        self._git("switch", "-q", "-c", _check(name, "branch"))
+
 
 def _tracking_ref(remote: str, full: str) -> str:
     """Where a remote's notes land locally before the merge: refs/notes/mlci-remote/..."""
@@ -440,3 +453,20 @@ def _parse_batch(data: bytes) -> dict[str, str]:
         texts[header[0].decode()] = data[pos:pos + size].decode("utf-8", errors="replace")
         pos += size + 1
     return texts
+
+
+def init(path: Path, branch: str = "main") -> Repo:
+    """A new repository at path (for `mlci demo`): its own, so it may commit and branch."""
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["git", "init", "-q", "-b", branch, str(path)], check=True,
+                       capture_output=True, text=True)
+    except FileNotFoundError as e:
+        raise GitError("git is not installed or not on PATH", hint="install git") from e
+    except subprocess.CalledProcessError as e:
+        raise GitError(f"git init failed: {e.stderr.strip()}", where=str(path),
+                       hint="check that the directory is writable") from e
+    return Repo(path)
+

@@ -5,7 +5,8 @@ Commands call one function here; the stages below take plain values and records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci import output
@@ -14,8 +15,10 @@ from mlci.workspace import Workspace
 
 if TYPE_CHECKING:
     from mlci.baseline import Baseline
+    from mlci.ci import CIContext
     from mlci.compare import Comparison
     from mlci.gates import Verdict
+    from mlci.report import Report
 
 
 def train_head(ws: Workspace) -> RunRecord:
@@ -26,7 +29,14 @@ def train_head(ws: Workspace) -> RunRecord:
     dirty = repo.is_dirty()
     if dirty:
         output.info("mlci: the working tree has uncommitted changes; the record says so")
-    where = Where(sha=repo.head_sha(), workdir=ws.root, code=repo.code_fingerprint(), dirty=dirty)
+    sha = repo.head_sha()
+    where = Where(
+        sha=sha,
+        workdir=ws.root,
+        code=repo.code_fingerprint(),
+        dirty=dirty,
+        label=f"training at {sha[:7]}",
+    )
     return train(ws.config.train, where, state_root=ws.root)
 
 
@@ -164,3 +174,144 @@ def gate_last(ws: Workspace) -> Verdict:
 
     saved = last.load(ws.root)
     return judge(ws, saved.head, saved.baseline)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run produced: the verdict and where the report went."""
+
+    verdict: Verdict
+    paths: dict[str, Path]
+    report: Report
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.verdict.passed else 1
+
+
+def default_out(ws: Workspace) -> Path:
+    from mlci import record as records
+
+    return records.state_dir(ws.root) / "report"
+
+
+def run_loop(
+    ws: Workspace,
+    *,
+    base: str | None,
+    out: Path | None,
+    ci_base: str | None = None,
+    run_url: str | None = None,
+) -> Outcome:
+    """train -> baseline -> compare -> gate -> report, all written to the report directory."""
+    import time
+
+    from mlci import assemble, last
+
+    out_dir = assemble.prepare_out_dir(out or default_out(ws))
+    t0 = time.monotonic()
+    head = train_head(ws)
+    t1 = time.monotonic()
+    found = find_baseline(ws, base=base, head_sha=head.sha, ci_base=ci_base)
+    t2 = time.monotonic()
+    last.save(ws.root, head, found)
+    timings = {"head training": t1 - t0, "baseline": t2 - t1}
+    return write_report(ws, head, found, out_dir, timings=timings, run_url=run_url, started=t0)
+
+
+def write_report(
+    ws: Workspace,
+    head: RunRecord,
+    found: Baseline,
+    out_dir: Path,
+    *,
+    timings: dict[str, float] | None = None,
+    run_url: str | None = None,
+    started: float | None = None,
+) -> Outcome:
+    """compare -> gate -> plots -> report.md, report.html, result.json."""
+    import time
+
+    from mlci import assemble
+    from mlci import report as reports
+
+    comparison = compare(ws, head, found)
+    verdict = judge(ws, head, found)
+    inputs = assemble.Inputs(
+        config=ws.config,
+        head=head,
+        baseline=found,
+        comparison=comparison,
+        verdict=verdict,
+        timings=timings,
+        run_url=run_url,
+    )
+    built = assemble.build(inputs, out_dir)
+    if started is not None:
+        built = replace(built, timings={**built.timings, "total": time.monotonic() - started})
+    paths = reports.write(built, out_dir)
+    return Outcome(verdict=verdict, paths=paths, report=built)
+
+
+def report_last(ws: Workspace, out: Path | None) -> Outcome:
+    """`mlci report`: render the last comparison again (after editing the rules, say)."""
+    from mlci import assemble, last
+
+    saved = last.load(ws.root)
+    out_dir = assemble.prepare_out_dir(out or default_out(ws))
+    return write_report(ws, saved.head, saved.baseline, out_dir)
+
+
+def summary_lines(outcome: Outcome, precision: int) -> str:
+    """What `mlci run` and `mlci report` print: the rules, the verdict, the files."""
+    from mlci import gates
+    from mlci.config import display_path
+    from mlci.report import verdict_words
+
+    _, words = verdict_words(outcome.verdict)
+    lines = []
+    if outcome.verdict.results:
+        lines.append(gates.format_rules(outcome.verdict, precision).rstrip())
+    lines.append(f"verdict: {words}")
+    for key in ("md", "html", "json"):
+        lines.append(f"{key:>4}: {display_path(outcome.paths[key])}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    text: str
+
+
+def run(
+    ws: Workspace,
+    ctx: CIContext,
+    *,
+    dry_run: bool,
+    base: str | None,
+    out: Path | None,
+    strict_publish: bool = False,
+) -> RunResult:
+    """`mlci run`: the loop for where it runs (a PR, a push to the base branch, or a dry run)."""
+    from mlci.publish import local
+
+    mode = "dry-run" if dry_run else ctx.mode
+    if mode == "dry-run" and not dry_run:
+        output.info(
+            "mlci: not a pull_request or push job in GitHub Actions: running as a dry "
+            "run (nothing is published)"
+        )
+    ci_base = ctx.base_ref if ctx.is_pull_request else None
+    outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
+    v = outcome.verdict
+    outputs = local.step_outputs(
+        verdict="passed" if v.passed else "failed",
+        blessed=v.blessed,
+        report=outcome.paths["md"],
+        failed=v.failed,
+    )
+    done = local.publish(ctx, outputs, outcome.paths["md"].read_text(encoding="utf-8"))
+    if done:
+        output.info("mlci: wrote the " + " and the ".join(done))
+    return RunResult(exit_code=outcome.exit_code, text=summary_lines(outcome, ws.config.precision))

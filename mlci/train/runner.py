@@ -43,7 +43,7 @@ def train(config: TrainConfig, where: Where, *, state_root: Path) -> RunRecord:
         tmp = Path(scratch)
         log = tmp / records.LOG
         started = datetime.now(timezone.utc)
-        output.info(f"mlci: {where.label} at {where.sha[:7]}")
+        output.info(f"mlci: {where.label}")
         extra: dict[str, Path] = {}
         if config.sklearn is not None:
             from mlci.train.sklearn import run_sklearn

@@ -1,0 +1,168 @@
+"""Turn a run's results into a Report: choose and draw the plots that fit the task, take
+the log tail and the timings. The only stage that touches pandas and matplotlib.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlci import output
+from mlci.baseline import Baseline
+from mlci.compare import Comparison
+from mlci.config import Config
+from mlci.errors import UsageError
+from mlci.gates import Verdict
+from mlci.record import RunRecord
+from mlci.report import Plot, Report, SliceTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_PLOTS = ("metrics", "confusion_matrix", "roc", "pr", "residuals", "history", "slices")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    config: Config
+    head: RunRecord
+    baseline: Baseline
+    comparison: Comparison
+    verdict: Verdict
+    slices: tuple[SliceTable, ...] = ()
+    history: tuple[tuple[str, float], ...] = ()  # (short sha, value) of the first gated metric
+    history_metric: str | None = None
+    timings: Mapping[str, float] | None = None
+    run_url: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def prepare_out_dir(out: Path) -> Path:
+    """The report directory, created; a file in the way or no write access is a usage error."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(
+            f"--out {out} is a file, not a directory", hint="give a directory for the report"
+        )
+    try:
+        (out / "plots").mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise UsageError(
+            f"cannot write the report to {out}: {e.strerror or e}",
+            hint="choose a writable directory with --out",
+        ) from e
+    for old in (out / "plots").glob("*.png"):
+        old.unlink()  # plots of an earlier report would otherwise linger
+    return out
+
+
+def build(inputs: Inputs, out: Path) -> Report:
+    """Draw the plots into out/plots and return the Report that links them."""
+    cfg, head, base = inputs.config, inputs.head, inputs.baseline.record
+    notes = list(inputs.notes)
+    head_df = _predictions(head, "head")
+    base_df = _predictions(base, "base") if base is not None else None
+    task = _task(head, head_df)
+    wanted = cfg.report.plots if cfg.report.plots is not None else DEFAULT_PLOTS
+    plots = _draw(inputs, wanted, head_df, base_df, task, out / "plots")
+    from mlci import plots as drawing
+
+    user, warnings = drawing.copy_user_plots(cfg.train.plots, cfg.root, out / "plots")
+    for w in warnings:
+        output.warn(w)
+    notes += warnings
+    plots += [Plot(title=p.stem, path=p) for p in user]
+    return Report(
+        name=cfg.report.name,
+        title=cfg.report.title,
+        head=head,
+        baseline=inputs.baseline,
+        comparison=inputs.comparison,
+        verdict=inputs.verdict,
+        precision=cfg.precision,
+        plots=tuple(plots),
+        slices=inputs.slices,
+        log_tail=_log_tail(head),
+        timings=dict(inputs.timings or {}),
+        notes=tuple(notes),
+        run_url=inputs.run_url,
+    )
+
+
+def _predictions(rec: RunRecord | None, side: str) -> pd.DataFrame | None:
+    from mlci import predictions
+
+    path = rec.predictions_path if rec is not None else None
+    return predictions.load(path, side=side) if path is not None else None
+
+
+def _task(head: RunRecord, df: pd.DataFrame | None) -> str | None:
+    from mlci import predictions
+
+    if df is None:
+        return head.info.get("task")
+    task = predictions.task_of(df, head.info.get("task"))
+    assert head.predictions_path is not None
+    predictions.check_task(df, task, head.predictions_path)
+    return task
+
+
+def _draw(
+    inputs: Inputs,
+    wanted: tuple[str, ...],
+    head_df: pd.DataFrame | None,
+    base_df: pd.DataFrame | None,
+    task: str | None,
+    plots_dir: Path,
+) -> list[Plot]:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from mlci import plots as drawing
+    from mlci.report import PLOT_TITLES
+
+    titles = dict(PLOT_TITLES)
+    made: list[Plot] = []
+
+    def add(kind: str, path: Path | None) -> None:
+        if path is not None:
+            made.append(Plot(title=titles.get(kind, kind), path=path))
+
+    if "metrics" in wanted and inputs.comparison.has_baseline:
+        rows = [(r.name, r.base, r.head, r.higher_is_better) for r in inputs.comparison.rows]
+        add("metrics", drawing.metric_bars(rows, plots_dir))
+    if head_df is not None and task == "classification":
+        if "confusion_matrix" in wanted:
+            add("confusion_matrix", drawing.confusion_matrices(base_df, head_df, plots_dir))
+        if "roc" in wanted or "pr" in wanted:
+            for path in drawing.roc_pr(base_df, head_df, plots_dir):
+                kind = "roc" if path.stem == "roc" else "pr"
+                if kind in wanted:
+                    add(kind, path)
+    if head_df is not None and task == "regression" and "residuals" in wanted:
+        add("residuals", drawing.regression(base_df, head_df, plots_dir))
+    if "history" in wanted and inputs.history and inputs.history_metric:
+        value = inputs.head.metrics.get(inputs.history_metric)
+        point = (inputs.head.sha[:7], value) if value is not None else None
+        add(
+            "history", drawing.history(inputs.history, inputs.history_metric, plots_dir, head=point)
+        )
+    if "slices" in wanted:
+        for table in inputs.slices:
+            rows_ = [
+                (str(r["label"]), float(r["delta"]), int(r["n"]), bool(r["failed"]))
+                for r in table.data
+                if r.get("delta") is not None
+            ]
+            add("slices", drawing.slice_deltas(rows_, table.title, plots_dir))
+    return made
+
+
+def _log_tail(rec: RunRecord) -> str:
+    from mlci.train.command import log_tail
+
+    log = rec.log_path
+    return log_tail(log, 40) if log is not None and log.is_file() else ""

@@ -1,0 +1,1 @@
+"""Destinations of a rendered report: the local directory (dry run) or GitHub."""

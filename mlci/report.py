@@ -1,0 +1,305 @@
+"""The report a reviewer reads: markdown for the PR comment, the same as one HTML file,
+and result.json for machines.
+
+`render` returns text and writes nothing; `write` puts the three files in the report
+directory. The markdown always fits GitHub's comment limit: long tables are cut first,
+then the log, and the report says what was cut and where the full data is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html as htmllib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlci import __version__, tables
+from mlci.baseline import Baseline
+from mlci.compare import Comparison
+from mlci.gates import RuleResult, Verdict
+from mlci.record import RunRecord
+
+COMMENT_LIMIT = 65_536  # GitHub's limit on an issue comment body, in characters
+MARKER = "<!-- mlci-report:{name} -->"
+ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
+
+
+@dataclass(frozen=True)
+class Plot:
+    title: str
+    path: Path  # the PNG in the report directory
+    width: int = 800
+
+
+@dataclass(frozen=True)
+class SliceTable:
+    """Per-slice rows of one rule, already formatted (worst first)."""
+
+    title: str
+    rows: tuple[Mapping[str, str], ...]
+    failed: int = 0
+    data: tuple[Mapping[str, Any], ...] = ()  # the same rows as numbers, for result.json
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    title: str
+    head: RunRecord
+    baseline: Baseline
+    comparison: Comparison
+    verdict: Verdict
+    precision: int = 4
+    plots: tuple[Plot, ...] = ()
+    slices: tuple[SliceTable, ...] = ()
+    log_tail: str = ""
+    timings: Mapping[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # warnings a reviewer should see (plot globs, fallbacks)
+    run_url: str | None = None
+
+
+def marker(name: str) -> str:
+    return MARKER.format(name=name)
+
+
+def verdict_words(verdict: Verdict) -> tuple[str, str]:
+    if not verdict.passed:
+        return "❌", "failed"
+    if not verdict.blessed:
+        return "⚠️", f"passed, {verdict.skipped} rule{'s' if verdict.skipped != 1 else ''} skipped"
+    return "✅", "passed"
+
+
+def render(
+    report: Report,
+    *,
+    image_url: Callable[[Plot], str] | None = None,
+    limit: int = COMMENT_LIMIT,
+) -> str:
+    """The comment body; `image_url` maps a plot to its link (default: a relative path)."""
+    url = image_url or (lambda p: f"plots/{p.path.name}")
+    for rows, log_lines, slice_rows in (
+        (None, 40, 50),
+        (300, 40, 30),
+        (100, 20, 20),
+        (30, 0, 10),
+        (10, 0, 5),
+    ):
+        text = _render(report, url, rows=rows, log_lines=log_lines, slice_rows=slice_rows)
+        if len(text) <= limit:
+            return text
+    cut = "\n\n_The report was cut to fit GitHub's comment limit; see result.json._\n"
+    return text[: limit - len(cut)] + cut
+
+
+def _render(
+    report: Report, url: Callable[[Plot], str], *, rows: int | None, log_lines: int, slice_rows: int
+) -> str:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from mlci.resources import templates_dir
+
+    env = Environment(
+        loader=FileSystemLoader(templates_dir()),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    icon, words = verdict_words(report.verdict)
+    p = report.precision
+    context = {
+        "name": report.name,
+        "title": tables.escape(report.title),
+        "verdict_icon": icon,
+        "verdict_text": words,
+        "summary": _summary(report),
+        "baseline_line": tables.escape(report.baseline.describe()),
+        "tried": tables.escape("; ".join(report.baseline.tried)),
+        "gate_rows": [_gate_row(r, p) for r in report.verdict.results],
+        "slice_tables": [_slices(s, slice_rows) for s in report.slices],
+        "metric_table": tables.markdown(report.comparison, p, limit=rows),
+        "plots": [{"url": url(pl), "title": pl.title, "width": pl.width} for pl in report.plots],
+        "details": _details(report, log_lines),
+        "footer": _footer(report),
+    }
+    return env.get_template("report.md.j2").render(**context)
+
+
+def _summary(report: Report) -> str:
+    v, rows = report.verdict, report.comparison.rows
+    counts = {s: sum(1 for r in rows if r.status == s) for s in ("better", "worse")}
+    parts = [f"{len(v.results) - v.failed - v.skipped} of {len(v.results)} rules passed"]
+    if v.failed:
+        parts.append(f"**{v.failed} failed**")
+    if v.skipped:
+        parts.append(f"{v.skipped} skipped")
+    metrics = f"{len(rows)} metrics"
+    if report.comparison.has_baseline:
+        metrics += f": {counts['better']} better, {counts['worse']} worse"
+    lines = [" · ".join([*parts, metrics])]
+    lines += [f"> ⚠️ {tables.escape(n)}" for n in report.notes]
+    return "\n\n".join(lines)
+
+
+def _gate_row(result: RuleResult, precision: int) -> dict[str, str]:
+    rule = result.rule
+    bounds = [
+        f"≥ {rule.min:g}" if rule.min is not None else "",
+        f"≤ {rule.max:g}" if rule.max is not None else "",
+        f"drop ≤ {rule.max_drop}" if rule.max_drop is not None else "",
+        f"rise ≤ {rule.max_rise}" if rule.max_rise is not None else "",
+    ]
+    text = f"`{tables.escape(result.metric)}` " + ", ".join(b for b in bounds if b)
+    if rule.noise is not None:
+        text += f" (noise {rule.noise:.0%})"
+    if rule.slices:
+        text += f" per {', '.join(rule.slices)}"
+    return {
+        "icon": ICONS.get(result.outcome, result.outcome),
+        "rule": text,
+        "base": tables.number(result.base, precision),
+        "head": tables.number(result.head, precision),
+        "reason": tables.escape(result.reason),
+    }
+
+
+def _slices(table: SliceTable, limit: int) -> dict[str, Any]:
+    rows = list(table.rows)
+    return {
+        "title": tables.escape(table.title),
+        "rows": rows[:limit],
+        "failed": table.failed,
+        "more": max(0, len(rows) - limit),
+    }
+
+
+def _details(report: Report, log_lines: int) -> str:
+    head, info = report.head, report.head.info
+    lines = [
+        f"- head: `{head.sha[:12]}`"
+        + (" (uncommitted changes)" if head.dirty else "")
+        + f", trained by {info.get('trained_by', 'unknown')}"
+    ]
+    fp = info.get("fingerprints") or {}
+    if fp:
+        lines.append("- fingerprints: " + ", ".join(f"{k} `{v}`" for k, v in fp.items() if v))
+    if report.timings:
+        lines.append("- timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items()))
+    lines.append(f"- mlci {__version__}")
+    if log_lines and report.log_tail.strip():
+        tail = "\n".join(report.log_tail.rstrip().splitlines()[-log_lines:]).replace("```", "'''")
+        lines += [
+            "",
+            f"Training log (last {min(log_lines, len(tail.splitlines()))} lines):",
+            "",
+            "```text",
+            tail,
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _footer(report: Report) -> str:
+    parts = [f"mlci {__version__}", f"report `{report.name}`", f"head `{report.head.sha[:7]}`"]
+    if report.run_url:
+        parts.append(f"[workflow run]({report.run_url})")
+    return " · ".join(parts)
+
+
+# --- the other two files ----------------------------------------------------------------
+
+
+def to_html(markdown_text: str, title: str, images: Mapping[str, Path]) -> str:
+    """One self-contained page with the same content: images inlined as data URIs."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
+    body = md.render(markdown_text)
+    for src, path in images.items():
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        body = body.replace(f'src="{htmllib.escape(src)}"', f'src="data:image/png;base64,{data}"')
+    return HTML_PAGE.format(title=htmllib.escape(title), body=body)
+
+
+HTML_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font: 14px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2328;
+  max-width: 980px; margin: 24px auto; padding: 0 16px; }}
+table {{ border-collapse: collapse; margin: 8px 0 16px; }}
+th, td {{ border: 1px solid #d1d9e0; padding: 4px 10px; }}
+th {{ background: #f6f8fa; }} tr:nth-child(even) td {{ background: #fbfbfc; }}
+code {{ background: #eff1f3; padding: 1px 4px; border-radius: 4px; font-size: 90%; }}
+pre {{ background: #f6f8fa; padding: 12px; overflow: auto; border-radius: 6px; }}
+pre code {{ background: none; padding: 0; }}
+img {{ max-width: 100%; height: auto; display: block; margin: 8px 0; }}
+blockquote {{ margin: 8px 0; padding: 0 12px; color: #59636e; border-left: 4px solid #d1d9e0; }}
+details {{ margin: 8px 0; }} summary {{ cursor: pointer; }}
+</style></head>
+<body>
+{body}
+</body></html>
+"""
+
+
+def result_data(report: Report) -> dict[str, Any]:
+    """result.json: rows, gate outcomes, verdict and baseline provenance."""
+    v = report.verdict
+    return {
+        "schema": 1,
+        "name": report.name,
+        "verdict": "passed" if v.passed else "failed",
+        "blessed": v.blessed,
+        "failed_gates": v.failed,
+        "skipped_gates": v.skipped,
+        "head": {
+            "sha": report.head.sha,
+            "dirty": report.head.dirty,
+            "trained_by": report.head.info.get("trained_by"),
+        },
+        "baseline": report.baseline.to_dict(),
+        "gates": v.to_dict(),
+        "comparison": report.comparison.to_dict(),
+        "slices": [{"title": s.title, "rows": list(s.data)} for s in report.slices],
+        "plots": [p.path.name for p in report.plots],
+        "timings": dict(report.timings),
+        "notes": list(report.notes),
+        "mlci": __version__,
+    }
+
+
+def write(report: Report, out_dir: Path) -> dict[str, Path]:
+    """report.md (exactly the comment body), report.html and result.json in out_dir."""
+    markdown_text = render(report)
+    paths = {
+        "md": out_dir / "report.md",
+        "html": out_dir / "report.html",
+        "json": out_dir / "result.json",
+    }
+    paths["md"].write_text(markdown_text, encoding="utf-8")
+    images = {f"plots/{p.path.name}": p.path for p in report.plots}
+    paths["html"].write_text(to_html(markdown_text, report.title, images), encoding="utf-8")
+    paths["json"].write_text(
+        json.dumps(result_data(report), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    return paths
+
+
+def plot_titles() -> dict[str, str]:
+    return dict(PLOT_TITLES)
+
+
+PLOT_TITLES: Sequence[tuple[str, str]] = (
+    ("metrics", "Metrics, base vs head"),
+    ("confusion_matrix", "Confusion matrices"),
+    ("roc", "ROC curve"),
+    ("pr", "Precision-recall curve"),
+    ("residuals", "Residuals"),
+    ("history", "History on the base branch"),
+    ("slices", "Slices"),
+)
