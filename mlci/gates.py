@@ -160,7 +160,8 @@ def _check(
     tol = _EPS * max(abs(value), abs(spec))
     ok = value >= spec - tol if kind == "min" else value <= spec + tol
     sign = (">=" if ok else "<") if kind == "min" else ("<=" if ok else ">")
-    return Check(kind, limit, "passed" if ok else "failed", f"{_num(value)} {sign} {limit}",
+    shown, _ = _pair(value, spec)
+    return Check(kind, limit, "passed" if ok else "failed", f"{shown} {sign} {limit}",
                  value, spec)
 
 
@@ -183,7 +184,8 @@ def _relative(
         reason = f"no {word} ({_num(base_value)} -> {_num(value)})"
     else:
         of = f" ({_limit(bound)} of {_num(base_value)})" if bound.relative else ""
-        reason = f"{word} {_num(change)} {'<=' if ok else '>'} {_num(amount)}{of}"
+        a, b = _pair(change, amount)
+        reason = f"{word} {a} {'<=' if ok else '>'} {b}{of}"
     return Check(kind, limit, "passed" if ok else "failed", reason, change, amount)
 
 
@@ -219,8 +221,16 @@ def _non_finite(value: float) -> str:
 
 
 def _num(value: float) -> str:
-    """Enough digits that a failing value never prints the same as its limit."""
-    return f"{value:.10g}"
+    return f"{value:.4g}"
+
+
+def _pair(value: float, limit: float) -> tuple[str, str]:
+    """Both numbers short, but with enough digits that unequal ones never print the same."""
+    for digits in (4, 6, 8, 10, 12, 17):
+        a, b = f"{value:.{digits}g}", f"{limit:.{digits}g}"
+        if a != b or value == limit:
+            return a, b
+    return a, b
 
 
 def _limit(spec: float | Bound) -> str:
