@@ -516,13 +516,22 @@ def roc_pr(base: pd.DataFrame | None, head: pd.DataFrame, out_dir: Path) -> list
 
 
 def _curve(kind: str, y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
-
+    """ROC (fpr, tpr, AUC) or PR (recall, precision, average precision), as scikit-learn
+    computes them, in numpy: importing sklearn.metrics alone costs more than the plot."""
+    order = np.argsort(-score, kind="mergesort")
+    truth, ranked = y[order].astype(float), score[order]
+    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
+    tps = np.cumsum(truth)[last]
+    fps = last + 1 - tps
+    pos, neg = tps[-1], fps[-1]
     if kind == "roc":
-        fpr, tpr, _ = roc_curve(y, score)
-        return fpr, tpr, float(auc(fpr, tpr))
-    precision, recall, _ = precision_recall_curve(y, score)
-    return recall, precision, float(average_precision_score(y, score))
+        tpr = np.r_[0.0, tps] / pos if pos else np.zeros(len(tps) + 1)
+        fpr = np.r_[0.0, fps] / neg if neg else np.zeros(len(fps) + 1)
+        return fpr, tpr, float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    precision = tps / (tps + fps)
+    recall = tps / pos if pos else np.zeros(len(tps))
+    ap = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return np.r_[recall[::-1], 0.0], np.r_[precision[::-1], 1.0], ap
 
 
 def _curve_plot(sides: Sequence[tuple[_Scores, str]], out_dir: Path, kind: str) -> Path:

@@ -389,3 +389,25 @@ def test_save_any_figure(tmp_path: Path) -> None:
     fig.subplots().plot([0, 1], [1, 0])
     path = plots.save(fig, tmp_path / "deep" / "x.png")
     assert_png(path, "x.png", height=(450, 450))
+
+
+def test_curves_match_scikit_learn() -> None:
+    """The numpy ROC/PR curves give scikit-learn's AUC, average precision and PR points."""
+    import numpy as np
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
+
+    from mlci.plots import _curve
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        n = int(rng.integers(5, 300))
+        y = rng.integers(0, 2, n)
+        score = np.round(rng.random(n), int(rng.integers(1, 4)))  # ties included
+        if y.min() == y.max():
+            continue
+        fpr, tpr, _ = roc_curve(y, score)
+        assert _curve("roc", y, score)[2] == pytest.approx(auc(fpr, tpr), abs=1e-12)
+        precision, recall, _ = precision_recall_curve(y, score)
+        x, yy, ap = _curve("pr", y, score)
+        assert ap == pytest.approx(average_precision_score(y, score), abs=1e-12)
+        assert np.allclose(x, recall) and np.allclose(yy, precision)
