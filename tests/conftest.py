@@ -13,6 +13,8 @@ import pytest
 
 from mlci import cli
 
+pytest_plugins = ["tests.fakegithub"]
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
     "GIT_AUTHOR_EMAIL": "author@example.com",
