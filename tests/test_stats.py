@@ -1,0 +1,411 @@
+"""mlci.stats on real models (digits, breast cancer, diabetes) and on data with known truth."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import Lasso, LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlci import stats
+from mlci.errors import MetricsError
+
+
+@functools.cache
+def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x, y = load_digits(return_X_y=True)
+    return tuple(train_test_split(x, y, test_size=500, random_state=0))
+
+
+@functools.cache
+def _digits_run(family: str, seed: int) -> pd.DataFrame:
+    """Per-example predictions of one fit on digits, with an `ink` slice column."""
+    x_train, x_test, y_train, y_test = _digits()
+    model = {
+        "forest": lambda: RandomForestClassifier(n_estimators=15, random_state=seed),
+        "bayes": GaussianNB,
+    }[family]()
+    model.fit(x_train, y_train)
+    frame = pd.DataFrame({"id": np.arange(len(y_test)), "y_true": y_test,
+                          "y_pred": model.predict(x_test)})
+    for i, cls in enumerate(model.classes_):
+        frame[f"score_{cls}"] = model.predict_proba(x_test)[:, i]
+    ink = x_test.sum(axis=1)
+    frame["ink"] = pd.qcut(pd.Series(ink).rank(method="first"), 5,
+                           labels=["q1", "q2", "q3", "q4", "q5"]).astype(str)
+    return frame
+
+
+@functools.cache
+def _binary_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    x, y = load_breast_cancer(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=200, random_state=0)
+    runs = []
+    for model in (make_pipeline(StandardScaler(), LogisticRegression()),
+                  RandomForestClassifier(15, random_state=0)):
+        model.fit(x_train, y_train)
+        runs.append(pd.DataFrame({"y_true": np.where(y_test, "benign", "malignant"),
+                                  "y_pred": np.where(model.predict(x_test), "benign", "malignant"),
+                                  "y_score": model.predict_proba(x_test)[:, 0]}))
+    return runs[0], runs[1]
+
+
+@functools.cache
+def _regression_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    x, y = load_diabetes(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=150, random_state=0)
+    runs = []
+    for model in (Ridge(alpha=1.0), Lasso(alpha=0.5)):
+        model.fit(x_train, y_train)
+        runs.append(pd.DataFrame({"y_true": y_test, "y_pred": model.predict(x_test)}))
+    return runs[0], runs[1]
+
+
+def _accuracy(frame: pd.DataFrame) -> float:
+    return float((frame["y_true"] == frame["y_pred"]).mean())
+
+
+# -- metric values ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", stats.LABEL_METRICS + stats.SCORE_METRICS)
+def test_multiclass_metrics_match_sklearn(metric: str) -> None:
+    base, head = _digits_run("forest", 0), _digits_run("bayes", 0)
+    result = stats.paired_test(metric, base, head, resamples=200)
+    assert result.base == pytest.approx(stats.metric_value(metric, base), abs=1e-12)
+    assert result.head == pytest.approx(stats.metric_value(metric, head), abs=1e-12)
+    assert result.delta == pytest.approx(result.head - result.base)
+
+
+@pytest.mark.parametrize("metric", stats.LABEL_METRICS + stats.SCORE_METRICS)
+def test_binary_metrics_match_sklearn(metric: str) -> None:
+    from sklearn import metrics as skm
+
+    base, head = _binary_runs()
+    result = stats.paired_test(metric, base, head, resamples=200)
+    assert result.base == pytest.approx(stats.metric_value(metric, base), abs=1e-12)
+    assert result.head == pytest.approx(stats.metric_value(metric, head), abs=1e-12)
+    if metric == "roc_auc":  # the positive class is the greater label, "malignant"
+        truth = base["y_true"] == "malignant"
+        assert result.base == pytest.approx(skm.roc_auc_score(truth, base["y_score"]))
+
+
+@pytest.mark.parametrize("metric", stats.REGRESSION_METRICS)
+def test_regression_metrics_match_sklearn(metric: str) -> None:
+    base, head = _regression_runs()
+    result = stats.paired_test(metric, base, head, resamples=200)
+    assert result.method == "paired-bootstrap"
+    assert result.base == pytest.approx(stats.metric_value(metric, base), abs=1e-9)
+    assert result.head == pytest.approx(stats.metric_value(metric, head), abs=1e-9)
+
+
+def test_unsupported_metrics_say_why() -> None:
+    frame = _digits_run("forest", 0)[["y_true", "y_pred"]]
+    assert stats.supported("accuracy", frame)
+    assert not stats.supported("roc_auc", frame)
+    assert not stats.supported("perplexity", frame)
+    with pytest.raises(MetricsError, match=r"roc_auc.*score_<class>"):
+        stats.metric_value("roc_auc", frame)
+    regression, _ = _regression_runs()
+    assert not stats.supported("accuracy", regression)
+    with pytest.raises(MetricsError, match="y_pred holds non-integer numbers"):
+        stats.paired_test("f1_macro", regression, regression)
+    with pytest.raises(MetricsError, match="empty cells in y_pred"):
+        stats.metric_value("accuracy", frame.assign(y_pred=np.nan))
+
+
+# -- accuracy: McNemar's exact test -----------------------------------------------------
+
+
+def test_seed_only_fits_are_within_noise_where_a_fixed_drop_fails() -> None:
+    runs = sorted((_digits_run("forest", seed) for seed in range(10)), key=_accuracy)
+    base, head = runs[-1], runs[0]  # the best and the worst of ten seeds
+    assert _accuracy(head) - _accuracy(base) <= -0.01  # a plain max_drop 0.01 fails
+    result = stats.paired_test("accuracy", base, head)
+    assert result.method == "mcnemar-exact"
+    assert not result.significant() and not result.worse(higher_is_better=True)
+    assert result.p_value > 0.05
+    assert result.low < 0 < result.high
+    assert result.describe(True, True).startswith("within noise: -")
+    assert not stats.paired_test("f1_macro", base, head).significant()
+
+
+def test_a_far_weaker_model_is_significantly_worse() -> None:
+    base, head = _digits_run("forest", 0), _digits_run("bayes", 0)
+    for metric, higher_is_better in (("accuracy", True), ("f1_macro", True),
+                                     ("log_loss", False), ("roc_auc", True)):
+        result = stats.paired_test(metric, base, head, resamples=500)
+        assert result.worse(higher_is_better), metric
+        assert not result.worse(not higher_is_better), metric
+        assert result.describe(higher_is_better, metric != "log_loss").startswith("significant")
+
+
+def test_corrupted_predictions_are_significant() -> None:
+    base = _digits_run("forest", 0)
+    rows = np.random.default_rng(0).choice(len(base), size=50, replace=False)
+    head = base.copy()
+    head.loc[rows, "y_pred"] = (head.loc[rows, "y_true"] + 1) % 10
+    result = stats.paired_test("accuracy", base, head)
+    assert result.worse(higher_is_better=True)
+    assert result.p_value < 1e-6
+    assert result.high < 0
+
+
+def _seven_losses_one_gain() -> tuple[pd.DataFrame, pd.DataFrame]:
+    truth = np.zeros(500, dtype=int)
+    base_pred, head_pred = truth.copy(), truth.copy()
+    base_pred[0] = 1  # the one gain: base wrong, head right
+    head_pred[1:8] = 1  # seven losses: base right, head wrong
+    return (pd.DataFrame({"y_true": truth, "y_pred": base_pred}),
+            pd.DataFrame({"y_true": truth, "y_pred": head_pred}))
+
+
+def test_seven_losses_one_gain_is_not_significant_but_fools_the_bootstrap() -> None:
+    base, head = _seven_losses_one_gain()
+    exact = stats.paired_test("accuracy", base, head)
+    assert exact.p_value == pytest.approx(0.0703125)  # 2 * (1 + 8) / 2**8
+    assert exact.delta == pytest.approx(-6 / 500)
+    assert not exact.significant()
+    assert exact.describe(True, True) == "within noise: -1.2 pp [-1.6, +0.1]"
+    boot = stats.paired_bootstrap("accuracy", base, head)
+    assert boot.high < 0 and boot.p_value < 0.05  # the percentile bootstrap is too eager
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.99])
+def test_mcnemar_interval_agrees_with_its_p_value(confidence: float) -> None:
+    truth = np.zeros(500, dtype=int)
+    for losses in range(0, 21):
+        for gains in range(0, 21):
+            base_pred, head_pred = truth.copy(), truth.copy()
+            base_pred[:gains] = 1
+            head_pred[gains:gains + losses] = 1
+            result = stats.paired_test("accuracy", pd.DataFrame({"y_true": truth, "y_pred":
+                                       base_pred}), pd.DataFrame({"y_true": truth,
+                                                                  "y_pred": head_pred}),
+                                       confidence=confidence)
+            assert result.delta == pytest.approx((gains - losses) / 500)
+            assert result.low <= result.delta <= result.high
+            assert result.significant() == (result.p_value < 1 - confidence), (losses, gains)
+
+
+# -- the bootstrap ----------------------------------------------------------------------
+
+
+def _errors(n: int, shift: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(size=n)
+    err_b = rng.normal(size=n)
+    err_h = err_b + rng.normal(scale=0.5, size=n) + shift * np.sign(err_b)
+    return (pd.DataFrame({"y_true": truth, "y_pred": truth + err_b}),
+            pd.DataFrame({"y_true": truth, "y_pred": truth + err_h}))
+
+
+def test_bootstrap_interval_matches_normal_theory_for_mae() -> None:
+    base, head = _errors(4000, shift=0.05, seed=1)
+    diff = (np.abs(head["y_pred"] - head["y_true"]) - np.abs(base["y_pred"] - base["y_true"]))
+    half = 1.959964 * diff.std(ddof=0) / math.sqrt(len(diff))
+    result = stats.paired_test("mae", base, head)
+    assert result.delta == pytest.approx(diff.mean())
+    width = 2 * half
+    assert abs(result.low - (diff.mean() - half)) < 0.1 * width
+    assert abs(result.high - (diff.mean() + half)) < 0.1 * width
+    assert result.worse(higher_is_better=False) and result.p_value == pytest.approx(1 / 2000)
+
+
+def test_bootstrap_of_a_null_change_is_within_noise() -> None:
+    base, head = _errors(2000, shift=0.0, seed=2)
+    head = head.assign(y_pred=head["y_true"] + (head["y_pred"] - head["y_true"]) / 1.118)
+    for metric in ("rmse", "mae", "r2"):
+        result = stats.paired_test(metric, base, head)
+        assert not result.significant(), (metric, result)
+        assert 0.05 < result.p_value <= 1
+
+
+def test_bootstrap_is_seeded() -> None:
+    base, head = _regression_runs()
+    first = stats.paired_test("rmse", base, head, seed=3)
+    assert stats.paired_test("rmse", base, head, seed=3) == first
+    other = stats.paired_test("rmse", base, head, seed=4)
+    assert other.low != first.low and other.delta == first.delta
+
+
+def test_stratified_bootstrap_is_close_to_the_exact_one() -> None:
+    rng = np.random.default_rng(5)
+    n = 20_000
+    truth = rng.normal(size=n)
+    err_b = rng.standard_t(3, size=n)
+    err_h = 0.97 * err_b + 0.3 * rng.standard_t(3, size=n)
+    err_h[:3] += 200.0  # a few outliers that dominate rmse
+    base = pd.DataFrame({"y_true": truth, "y_pred": truth + err_b})
+    head = pd.DataFrame({"y_true": truth, "y_pred": truth + err_h})
+    for metric in ("rmse", "mae", "r2"):
+        exact = stats.paired_bootstrap(metric, base, head, resamples=1000, exact_limit=10**12)
+        strata = stats.paired_bootstrap(metric, base, head, resamples=1000, exact_limit=0)
+        width = exact.high - exact.low
+        assert abs(strata.low - exact.low) < 0.1 * width, metric
+        assert abs(strata.high - exact.high) < 0.1 * width, metric
+
+
+def test_paired_test_rejects_bad_arguments() -> None:
+    base, head = _seven_losses_one_gain()
+    with pytest.raises(ValueError, match="align"):
+        stats.paired_test("accuracy", base, head.iloc[:10])
+    with pytest.raises(ValueError, match="confidence"):
+        stats.paired_test("accuracy", base, head, confidence=95)
+    with pytest.raises(MetricsError, match="not a per-example metric"):
+        stats.paired_test("accuracy_top5", base, head)
+
+
+def test_describe_formats() -> None:
+    pp = stats.Paired("accuracy", 500, 0.9, 0.868, -0.032, -0.049, -0.016, 0.001, 0.95,
+                      "mcnemar-exact")
+    assert pp.describe(True, True) == "significant: -3.2 pp [-4.9, -1.6], worse"
+    plain = stats.Paired("rmse", 500, 3.0, 2.9876543, -0.0123457, -0.0234567, 0.00056789,
+                         0.2, 0.95, "paired-bootstrap")
+    assert plain.describe(False, False) == "within noise: -0.01235 [-0.02346, +0.0005679]"
+    better = stats.Paired("rmse", 500, 3.0, 2.5, -0.5, -0.7, -0.3, 0.001, 0.95, "x")
+    assert better.describe(False, False).endswith(", better") and not better.worse(False)
+
+
+# -- aligning the two files ---------------------------------------------------------------
+
+
+def test_align_by_id_undoes_a_shuffle() -> None:
+    base = _digits_run("forest", 0)
+    head = _digits_run("forest", 1).sample(frac=1.0, random_state=0)
+    aligned_base, aligned_head = stats.align(base, head, base_name="base.csv",
+                                             head_name="head.csv")
+    assert list(aligned_base["id"]) == list(aligned_head["id"]) == list(head["id"])
+    assert (aligned_base["y_true"] == aligned_head["y_true"]).all()
+    unshuffled = stats.paired_test("accuracy", base, _digits_run("forest", 1))
+    assert stats.paired_test("accuracy", aligned_base, aligned_head) == unshuffled
+
+
+def test_align_by_order_needs_equal_lengths() -> None:
+    base, head = _seven_losses_one_gain()
+    with pytest.raises(MetricsError) as caught:
+        stats.align(base, head.iloc[:480], base_name="runs/a/predictions.csv",
+                    head_name="runs/b/predictions.csv")
+    line = caught.value.line()
+    assert "500 rows in runs/a/predictions.csv" in line and "480 in runs/b/predictions.csv" in line
+    assert "`id` column" in line and "same test set" in line
+
+
+def test_align_reports_unmatched_and_duplicate_ids() -> None:
+    base = _digits_run("forest", 0)
+    head = _digits_run("forest", 1).assign(id=lambda f: f["id"] + 3)
+    with pytest.raises(MetricsError) as caught:
+        stats.align(base, head, base_name="base.csv", head_name="head.csv")
+    line = caught.value.line()
+    assert "3 of 500 ids in head.csv are not in base.csv" in line
+    assert "3 of 500 ids in base.csv are not in head.csv" in line
+    twice = base.assign(id=base["id"].where(base["id"] != 1, 0))
+    with pytest.raises(MetricsError) as caught:
+        stats.align(twice, base, base_name="base.csv", head_name="head.csv")
+    assert "1 ids appear more than once (e.g. 0) (base.csv)" in caught.value.line()
+
+
+def test_align_refuses_different_labels() -> None:
+    base, head = _seven_losses_one_gain()
+    head = head.assign(y_true=np.r_[1, head["y_true"].to_numpy()[1:]])
+    with pytest.raises(MetricsError) as caught:
+        stats.align(base, head, base_name="base.csv", head_name="head.csv")
+    line = caught.value.line()
+    assert "y_true differs in 1 of 500 examples between base.csv and head.csv" in line
+    assert "(first at row 1)" in line and "`id` column" in line
+
+
+# -- Holm and slices ----------------------------------------------------------------------
+
+
+def test_holm_against_hand_computed_values() -> None:
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.6]) == [1.0, 1.0]
+    assert stats.holm([0.02]) == [0.02]
+    assert stats.holm([]) == []
+    with pytest.raises(ValueError):
+        stats.holm([0.1, 1.5])
+
+
+def _hidden_regression(losses: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Head loses `losses` examples of slice q3 and gains 10 elsewhere: better overall."""
+    base = _digits_run("forest", 0)
+    head = base.copy()
+    right = base["y_true"] == base["y_pred"]
+    in_q3 = base["ink"] == "q3"
+    lose = base.index[right & in_q3][:losses]
+    gain = base.index[~right & ~in_q3][:10]
+    head.loc[lose, "y_pred"] = (head.loc[lose, "y_true"] + 1) % 10
+    head.loc[gain, "y_pred"] = head.loc[gain, "y_true"]
+    return base, head
+
+
+def test_slice_table_finds_a_regression_hidden_by_an_overall_gain() -> None:
+    base, head = _hidden_regression(losses=7)
+    assert _accuracy(head) > _accuracy(base)
+    table = stats.slice_table("accuracy", base, head, ["ink"], confidence=0.95)
+    assert [r.n for r in table] == [100] * 5 and all(r.gated for r in table)
+    worst = table[0]
+    assert (worst.column, worst.value) == ("ink", "q3")
+    assert worst.delta == pytest.approx(-0.07)
+    assert worst.paired is not None and worst.paired.p_value == pytest.approx(2 / 2**7)
+    assert worst.adjusted_p == pytest.approx(5 * 2 / 2**7)  # Holm over five slices
+    assert worst.paired.confidence == pytest.approx(0.99)  # widened by Holm's factor, 5
+    assert not worst.worse(higher_is_better=True)  # 7 of 100 is not enough after Holm
+    assert all(r.delta >= 0 for r in table[1:])
+
+
+def test_a_larger_slice_regression_is_significant_after_holm() -> None:
+    base, head = _hidden_regression(losses=12)
+    table = stats.slice_table("accuracy", base, head, ["ink"], confidence=0.95)
+    assert table[0].value == "q3" and table[0].worse(higher_is_better=True)
+    assert table[0].adjusted_p is not None and table[0].adjusted_p < 0.05
+    assert not any(r.worse(True) for r in table[1:])
+    assert not stats.paired_test("accuracy", base, head).worse(True)  # hidden overall
+
+
+def test_slice_table_without_noise_and_small_slices() -> None:
+    base, head = _hidden_regression(losses=7)
+    table = stats.slice_table("log_loss", base, head, ["ink", "y_true"], min_size=60,
+                              higher_is_better=False)
+    assert len(table) == 15
+    assert all(r.paired is None and r.adjusted_p is None for r in table)
+    assert {r.gated for r in table if r.column == "y_true"} == {False}
+    deltas = [r.delta for r in table]
+    assert deltas == sorted(deltas, reverse=True)  # lower is better: largest rise first
+    gated = stats.slice_table("f1_macro", base, head, ["ink", "y_true"], min_size=60,
+                              confidence=0.9, resamples=300)
+    assert sum(r.paired is not None for r in gated) == 5
+
+
+def test_missing_slice_column_names_file_and_columns() -> None:
+    base, head = _hidden_regression(losses=7)
+    with pytest.raises(MetricsError) as caught:
+        stats.slice_table("accuracy", base, head, ["inks"], head_name="head/predictions.csv")
+    line = caught.value.line()
+    assert "no slice column 'inks'" in line and "(head/predictions.csv)" in line
+    assert "columns: ink" in line and "Did you mean 'ink'?" in line
+
+
+def test_slice_values_must_agree() -> None:
+    base, head = _hidden_regression(losses=7)
+    head = head.assign(ink=head["ink"].replace({"q1": "q2"}))
+    with pytest.raises(MetricsError, match=r"slice column 'ink' differs .* in 100 rows"):
+        stats.slice_table("accuracy", base, head, ["ink"])
+
+
+def test_identical_predictions_are_within_noise() -> None:
+    base = _digits_run("forest", 0)
+    for metric in ("accuracy", "f1_macro", "log_loss"):
+        result = stats.paired_test(metric, base, base.copy(), resamples=300)
+        assert result.delta == 0 and result.p_value == 1.0, metric
+        assert result.describe(True, True).startswith("within noise: +0.0 pp")
