@@ -17,7 +17,7 @@ from typing import Any
 from mlci import output
 from mlci import record as records
 from mlci.config import Config, TrainConfig
-from mlci.errors import ConfigError, MlciError, TrainingError
+from mlci.errors import ConfigError, TrainingError, UsageError
 from mlci.record import RunRecord
 from mlci.workspace import Workspace
 
@@ -83,9 +83,10 @@ def resolve_ref(ws: Workspace, base: str | None, ci_base: str | None = None) -> 
     """--base, else baseline.ref in mlci.yaml, else the PR's base branch, else the default."""
     ref = base or ws.config.baseline.ref or ci_base or ws.repo.default_branch()
     if not ref:
-        raise MlciError(
-            "no base branch to compare with",
-            hint="pass --base REF or set baseline.ref in mlci.yaml",
+        raise UsageError(
+            "no base branch to compare with: no origin/HEAD, main or master here",
+            hint="pass the base revision (`mlci diff REV`, `mlci run --base REF`) or set "
+            "baseline.ref in mlci.yaml",
         )
     return ref
 

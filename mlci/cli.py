@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from mlci import __version__, output
-from mlci.errors import Exit, MlciError
+from mlci.errors import Exit, MlciError, UsageError
 
 app = typer.Typer(
     name="mlci",
@@ -73,6 +73,9 @@ def diff(
             "or the remote's default branch)."
         ),
     ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", help="The same as REV (as on `mlci run`).")
+    ] = None,
     md: Annotated[bool, typer.Option("--md", help="Print a markdown table.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     config: ConfigOpt = None,
@@ -81,7 +84,11 @@ def diff(
     from mlci import pipeline, workspace
 
     ws = workspace.open_workspace(config)
-    result = pipeline.diff(ws, base=rev)
+    if rev and base and rev != base:
+        raise UsageError(
+            f"two base revisions given: {rev} and --base {base}", hint="give the base once"
+        )
+    result = pipeline.diff(ws, base=rev or base)
     output.result(
         pipeline.render_diff(
             result, ws.config.precision, fmt="json" if as_json else "md" if md else "text"
@@ -101,6 +108,14 @@ def gate(config: ConfigOpt = None) -> int:
     return 0 if verdict.passed else 1
 
 
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        envvar="MLCI_REPORT_NAME",
+        help="Report name: the comment marker and check name (overrides report.name).",
+    ),
+]
 OutOpt = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="Report directory (default: .mlci/report/)."),
@@ -122,13 +137,14 @@ def run_command(
     strict_publish: Annotated[
         bool, typer.Option("--strict-publish", help="Exit 3 when publishing fails.")
     ] = False,
+    name: NameOpt = None,
 ) -> int:
     """The whole loop for where it runs: on a PR train, compare, gate, report and publish;
     on a push to the base branch train and record; else (or with --dry-run) a dry run."""
     from mlci import ci, pipeline, workspace
 
     ctx = ci.from_env()
-    ws = workspace.open_workspace(config)
+    ws = workspace.open_workspace(config, report_name=name)
     outcome = pipeline.run(
         ws, ctx, dry_run=dry_run, base=base, out=out, strict_publish=strict_publish
     )
@@ -137,14 +153,57 @@ def run_command(
 
 
 @app.command()
-def report(config: ConfigOpt = None, out: OutOpt = None) -> int:
+def report(config: ConfigOpt = None, out: OutOpt = None, name: NameOpt = None) -> int:
     """Render report.md, report.html, result.json and plots from the last comparison."""
     from mlci import pipeline, workspace
 
-    ws = workspace.open_workspace(config)
+    ws = workspace.open_workspace(config, report_name=name)
     outcome = pipeline.report_last(ws, out)
     output.result(pipeline.summary_lines(outcome, ws.config.precision))
     return outcome.exit_code
+
+
+@app.command()
+def record(
+    push: Annotated[
+        bool, typer.Option("--push", help="Push refs/notes/mlci to the remote.")
+    ] = False,
+    remote: Annotated[str, typer.Option("--remote", help="The remote to push to.")] = "origin",
+    config: ConfigOpt = None,
+) -> int:
+    """On the base branch: store this commit's run record as a git note (trains first if
+    HEAD has no record), so pull requests compare against it without retraining."""
+    from mlci import notes, workspace
+
+    ws = workspace.open_workspace(config)
+    output.result(notes.record(ws, push=push, remote=remote).summary())
+    return 0
+
+
+@app.command()
+def history(
+    ref: Annotated[
+        str | None, typer.Option("--ref", help="Branch to walk (default: the base branch).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Newest noted commits.")] = 50,
+    metric: Annotated[str | None, typer.Option("--metric", "-m", help="Only this metric.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also draw the trend into this directory.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> int:
+    """Metrics along the base branch from the notes, oldest first, as a table or JSON."""
+    from mlci import pipeline, workspace
+
+    ws = workspace.open_workspace(config)
+    text, drawn = pipeline.history(
+        ws, ref=ref, limit=limit, metric=metric, as_json=as_json, plot=plot
+    )
+    output.result(text)
+    if drawn is not None:
+        output.info(f"mlci: trend plot written to {_shown(drawn)}")
+    return 0
 
 
 @app.command()

@@ -12,7 +12,7 @@ import math
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,6 +33,7 @@ class SklearnSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     test_size: float = 0.25
     seed: int = 0
+    where: str = field(default="", compare=False)  # mlci.yaml:line, for errors found later
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,19 @@ class Config:
         if spec is not None and spec.higher_is_better is not None:
             return spec.higher_is_better
         return infer_higher_is_better(metric)
+
+
+def with_report_name(config: Config, name: str | None) -> Config:
+    """The config with report.name replaced (--name or MLCI_REPORT_NAME), validated alike."""
+    if not name:
+        return config
+    if not REPORT_NAME.fullmatch(name):
+        raise ConfigError(
+            f"report name '{name}' may hold only letters, digits, '-' and '_' (at most 64)",
+            where="--name / MLCI_REPORT_NAME",
+            hint="it becomes the comment marker and the check name",
+        )
+    return replace(config, report=replace(config.report, name=name))
 
 
 def infer_higher_is_better(metric: str) -> bool:
@@ -401,7 +415,8 @@ def _sklearn(node: _Node) -> SklearnSpec:
         if not isinstance(pm.value, dict):
             pm.fail(f"must be a mapping, got {_kind(pm.value)}")
         params = {k: _plain(v) for k, v in pm.value.items()}
-    out: dict[str, Any] = {"dataset": dataset, "model": model, "params": params}
+    out: dict[str, Any] = {"dataset": dataset, "model": model, "params": params,
+                           "where": m["model"].where()}
     if "test_size" in m:
         out["test_size"] = m["test_size"].number(low=0.05, high=0.95)
     if "seed" in m:

@@ -31,7 +31,11 @@ _FALLBACK_IDENT = {
     "GIT_AUTHOR_NAME": "mlci", "GIT_AUTHOR_EMAIL": "mlci@localhost",
     "GIT_COMMITTER_NAME": "mlci", "GIT_COMMITTER_EMAIL": "mlci@localhost",
 }
-_RACE = re.compile(r"\[rejected\].*\((fetch first|non-fast-forward|stale info)\)")
+# how git reports a push that lost a race: rejected as stale, or two updates at one moment
+_RACE = re.compile(
+    r"\[rejected\].*\((fetch first|non-fast-forward|stale info)\)"
+    r"|cannot lock ref '[^']+': (reference already exists|is at [0-9a-f]+ but expected)"
+)
 _USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
 
@@ -226,7 +230,8 @@ class Repo:
                            hint=f"{SHALLOW_HINT} (locally: `git fetch --unshallow`)")
         raise GitError(f"no merge-base between {a} and {b}: the histories are unrelated",
                        where=str(self.root), hint="compare against the branch this one was made "
-                       "from (`--base REF`, or `baseline.ref` in mlci.yaml)")
+                       "from (`mlci diff REV`, `mlci run --base REF`, or baseline.ref in "
+                       "mlci.yaml)")
 
     def commits_between(self, ancestor: str, descendant: str) -> int:
         """First-parent commits after ancestor up to and including descendant."""

@@ -21,6 +21,7 @@ NAME = "last.json"
 class Last:
     head: RunRecord
     baseline: Baseline
+    timings: dict[str, float]
 
 
 def _record_dict(rec: RunRecord) -> dict[str, Any]:
@@ -44,10 +45,13 @@ def _record(data: dict[str, Any]) -> RunRecord:
     )
 
 
-def save(root: Path, head: RunRecord, baseline: Baseline) -> Path:
+def save(
+    root: Path, head: RunRecord, baseline: Baseline, timings: dict[str, float] | None = None
+) -> Path:
     base = baseline.to_dict()
     base["record"] = _record_dict(baseline.record) if baseline.record else None
-    doc = {"schema": 1, "head": _record_dict(head), "baseline": base}
+    pairs = list((timings or {}).items())  # pairs keep their order through sort_keys
+    doc = {"schema": 1, "head": _record_dict(head), "baseline": base, "timings": pairs}
     path = records.state_dir(root) / NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(records.dump_json(doc), encoding="utf-8")
@@ -82,4 +86,5 @@ def load(root: Path) -> Last:
             where=str(path),
             hint="run `mlci diff` again to write it anew",
         ) from e
-    return Last(head=head, baseline=baseline)
+    timings = {str(k): float(v) for k, v in doc.get("timings", [])}
+    return Last(head=head, baseline=baseline, timings=timings)

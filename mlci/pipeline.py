@@ -87,20 +87,30 @@ def find_baseline(
     base: str | None,
     head_sha: str,
     ci_base: str | None = None,
-    fetch_notes: bool = True,
+    fetch_notes: bool = False,
+    allow_retrain: bool | None = None,
 ) -> Baseline:
-    """Resolve the base ref, its merge-base with head, and the first strategy that answers."""
+    """Resolve the base ref, its merge-base with head, and the first strategy that answers.
+
+    With fetch_notes (`mlci run`), refs/notes/mlci is fetched from origin first; offline,
+    the local notes serve and a warning says so.
+    """
     from mlci import baseline as baselines
+    from mlci import notes
 
     ref = baselines.resolve_ref(ws, base, ci_base)
-    base_sha = ws.repo.resolve(ref)
-    merge_base = ws.repo.merge_base(head_sha, base_sha)
+    ws.repo.resolve(ref)  # a missing ref fails here, with the fetch hint
+    head = "HEAD" if head_sha == ws.repo.head_sha() else head_sha
+    merge_base = ws.repo.merge_base(head, ref)
+    fetched = bool(fetch_notes and ws.repo.remote_url() and ws.repo.notes_fetch())
     ctx = baselines.Context(
         ws=ws,
         ref=ref,
         merge_base=merge_base,
         head_sha=head_sha,
-        allow_retrain=ws.config.baseline.retrain,
+        allow_retrain=ws.config.baseline.retrain if allow_retrain is None else allow_retrain,
+        fetched_notes=fetched,
+        notes=notes.from_notes,
     )
     found = baselines.find(ctx)
     output.info(f"mlci: baseline: {found.describe()}")
@@ -173,6 +183,13 @@ def gate_last(ws: Workspace) -> Verdict:
     from mlci import last
 
     saved = last.load(ws.root)
+    head = ws.repo.head_sha()
+    if saved.head.sha != head:
+        output.warn(
+            f"the last comparison is of {saved.head.sha[:7]}, but HEAD is {head[:7]}: "
+            "run `mlci diff` to compare HEAD"
+        )
+    output.info(f"mlci: gating {saved.head.sha[:7]} against {saved.baseline.describe()}")
     return judge(ws, saved.head, saved.baseline)
 
 
@@ -212,11 +229,11 @@ def run_loop(
     t0 = time.monotonic()
     head = train_head(ws)
     t1 = time.monotonic()
-    found = find_baseline(ws, base=base, head_sha=head.sha, ci_base=ci_base)
-    t2 = time.monotonic()
-    last.save(ws.root, head, found)
-    timings = {"head training": t1 - t0, "baseline": t2 - t1}
-    return write_report(ws, head, found, out_dir, timings=timings, run_url=run_url, started=t0)
+    found = find_baseline(ws, base=base, head_sha=head.sha, ci_base=ci_base, fetch_notes=True)
+    timings = {"head training": t1 - t0, "baseline": time.monotonic() - t1}  # report order
+    outcome = write_report(ws, head, found, out_dir, timings=timings, run_url=run_url, started=t0)
+    last.save(ws.root, head, found, dict(outcome.report.timings))
+    return outcome
 
 
 def write_report(
@@ -259,7 +276,7 @@ def report_last(ws: Workspace, out: Path | None) -> Outcome:
 
     saved = last.load(ws.root)
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
-    return write_report(ws, saved.head, saved.baseline, out_dir)
+    return write_report(ws, saved.head, saved.baseline, out_dir, timings=saved.timings)
 
 
 def summary_lines(outcome: Outcome, precision: int) -> str:
@@ -294,9 +311,9 @@ def run(
     strict_publish: bool = False,
 ) -> RunResult:
     """`mlci run`: the loop for where it runs (a PR, a push to the base branch, or a dry run)."""
-    from mlci.publish import local
-
     mode = "dry-run" if dry_run else ctx.mode
+    if mode == "push":
+        return record_push(ws, ctx, out)
     if mode == "dry-run" and not dry_run:
         output.info(
             "mlci: not a pull_request or push job in GitHub Actions: running as a dry "
@@ -304,14 +321,77 @@ def run(
         )
     ci_base = ctx.base_ref if ctx.is_pull_request else None
     outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
+    _local_publish(ctx, outcome)
+    return RunResult(exit_code=outcome.exit_code, text=summary_lines(outcome, ws.config.precision))
+
+
+def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
+    """A push to the base branch: train, record the note and push it to origin; then judge
+    the commit against its parent's note, so `blessed` can gate a deploy job."""
+    from mlci import assemble, notes
+    from mlci import record as records
+    from mlci.baseline import Baseline
+
+    result = notes.record(ws, push=True)
+    head = records.find(ws.root, result.sha)
+    assert head is not None  # notes.record trains when there is no record
+    parents = ws.repo.first_parent_walk(result.sha, 2)
+    if len(parents) == 2:
+        found = find_baseline(ws, base=parents[1], head_sha=result.sha, allow_retrain=False)
+    else:
+        found = Baseline(
+            strategy="none",
+            ref="(none)",
+            merge_base=None,
+            detail="the first commit has no parent to compare with",
+        )
+    out_dir = assemble.prepare_out_dir(out or default_out(ws))
+    outcome = write_report(ws, head, found, out_dir, run_url=ctx.run_url)
+    _local_publish(ctx, outcome)
+    return RunResult(
+        exit_code=outcome.exit_code,
+        text=result.summary() + "\n" + summary_lines(outcome, ws.config.precision),
+    )
+
+
+def _local_publish(ctx: CIContext, outcome: Outcome, comment_url: str = "") -> None:
+    """Step outputs and the job summary: no API call, so every mode writes them."""
+    from mlci.publish import local
+
     v = outcome.verdict
     outputs = local.step_outputs(
         verdict="passed" if v.passed else "failed",
         blessed=v.blessed,
         report=outcome.paths["md"],
         failed=v.failed,
+        comment_url=comment_url,
     )
     done = local.publish(ctx, outputs, outcome.paths["md"].read_text(encoding="utf-8"))
     if done:
         output.info("mlci: wrote the " + " and the ".join(done))
-    return RunResult(exit_code=outcome.exit_code, text=summary_lines(outcome, ws.config.precision))
+
+
+def history(
+    ws: Workspace,
+    *,
+    ref: str | None,
+    limit: int,
+    metric: str | None,
+    as_json: bool,
+    plot: Path | None,
+) -> tuple[str, Path | None]:
+    """`mlci history`: the table (or JSON) and, with --plot, the trend of one metric."""
+    from mlci import baseline as baselines
+    from mlci import notes
+
+    found = notes.history(ws, ref=baselines.resolve_ref(ws, ref), limit=limit, metric=metric)
+    text = notes.history_json(found) if as_json else notes.history_table(found, ws.config.precision)
+    drawn = None
+    if plot is not None and found.columns:
+        from mlci import plots
+
+        name = metric or found.columns[0]
+        points = [(sha[:7], value) for sha, value in notes.history_points(found, name)]
+        plot.mkdir(parents=True, exist_ok=True)
+        drawn = plots.history(points, name, plot, higher_is_better=ws.config.higher_is_better(name))
+    return text, drawn

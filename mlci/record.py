@@ -27,7 +27,14 @@ METRICS, PARAMS, PREDICTIONS, INFO, LOG = (
 
 
 def state_dir(root: Path) -> Path:
-    return root / STATE_DIR
+    """`.mlci/`, created with a .gitignore of its own so git never shows what is inside,
+    whether or not the project's .gitignore lists it."""
+    path = root / STATE_DIR
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        path.mkdir(parents=True, exist_ok=True)
+        ignore.write_text("# mlci's own state: never committed\n*\n", encoding="utf-8")
+    return path
 
 
 def run_dir(root: Path, sha: str) -> Path:

@@ -39,7 +39,9 @@ class Workspace:
         return f"{self.subdir}/{path}" if self.subdir else path
 
 
-def open_workspace(config_path: Path | None = None, cwd: Path | None = None) -> Workspace:
+def open_workspace(
+    config_path: Path | None = None, cwd: Path | None = None, *, report_name: str | None = None
+) -> Workspace:
     from mlci.gitrepo import Repo
 
     here = (cwd or Path.cwd()).resolve()
@@ -47,7 +49,8 @@ def open_workspace(config_path: Path | None = None, cwd: Path | None = None) -> 
     if config_path is None:
         config_path = _find_upwards(here, repo.root.resolve())
     path = configs.find(repo.root, config_path)
-    return Workspace(repo=repo, config=configs.load(path.resolve()))
+    config = configs.with_report_name(configs.load(path.resolve()), report_name)
+    return Workspace(repo=repo, config=config)
 
 
 def _find_upwards(start: Path, top: Path) -> Path | None:

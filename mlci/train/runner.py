@@ -9,16 +9,19 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from mlci import __version__, output
 from mlci import record as records
-from mlci.config import TrainConfig
-from mlci.errors import TrainingError
+from mlci.config import TrainConfig, display_path
+from mlci.errors import ConfigError, MlciError, TrainingError
+from mlci.metrics import MetricValues
 from mlci.record import RunRecord
 
 
@@ -34,9 +37,28 @@ class Where:
 
 
 def train(config: TrainConfig, where: Where, *, state_root: Path) -> RunRecord:
-    """Run the training of `config` at `where` and write `.mlci/runs/<sha>/` under state_root."""
-    from mlci import metrics as metric_files
+    """Run the training of `config` at `where` and write `.mlci/runs/<sha>/` under state_root.
 
+    A failed training leaves no record; its log is kept in `.mlci/logs/<sha>/train.log`.
+    """
+    try:
+        return _train(config, where, state_root)
+    except MlciError as e:
+        if config.sklearn is not None and isinstance(e, ConfigError) and config.sklearn.where:
+            e.where = f"{config.sklearn.where}, {e.where}" if e.where else config.sklearn.where
+        raise
+
+
+def _keep_log(log: Path, state_root: Path, sha: str) -> Path | None:
+    if not log.is_file():
+        return None
+    kept = records.state_dir(state_root) / "logs" / sha / records.LOG
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(log, kept)
+    return kept
+
+
+def _train(config: TrainConfig, where: Where, state_root: Path) -> RunRecord:
     target = records.run_dir(state_root, where.sha)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".train-", dir=target.parent) as scratch:
@@ -44,60 +66,85 @@ def train(config: TrainConfig, where: Where, *, state_root: Path) -> RunRecord:
         log = tmp / records.LOG
         started = datetime.now(timezone.utc)
         output.info(f"mlci: {where.label}")
-        extra: dict[str, Path] = {}
-        if config.sklearn is not None:
-            from mlci.train.sklearn import run_sklearn
-
-            result = run_sklearn(config.sklearn, out_dir=tmp, log_path=log, label=where.label)
-            duration, task = result.duration, result.task
-            values = metric_files.read_metrics([records.METRICS], tmp)
-            params: dict[str, object] = dict(result.params)
-            predictions: Path | None = tmp / records.PREDICTIONS
-            metric_list = ["(built-in pipeline)"]
-            if (tmp / "model.pkl").is_file():
-                extra["model.pkl"] = tmp / "model.pkl"
-        else:
-            from mlci.train.command import run_command
-
-            assert config.command is not None
-            t0 = time.monotonic()
-            run_command(
-                config.command,
-                cwd=where.workdir,
-                env=config.env,
-                timeout=config.timeout,
-                log_path=log,
-                label=where.label,
-            )
-            duration, task = time.monotonic() - t0, None
-            _require_outputs(config, where)
-            values = metric_files.read_metrics(config.metrics, where.workdir)
-            params = metric_files.read_params(config.params, where.workdir) if config.params else {}
-            predictions = where.workdir / config.predictions if config.predictions else None
-            metric_list = list(config.metrics)
-        for name, shown in values.non_numeric.items():
+        try:
+            done = _execute(config, where, tmp, log)
+        except MlciError as e:
+            kept = _keep_log(log, state_root, where.sha)
+            if kept is not None and e.where == str(log):
+                e.where = display_path(kept)
+            raise
+        for name, shown in done.values.non_numeric.items():
             output.warn(f"metric {name} is not a number ({shown}); it is not compared")
-        info = {
-            "dirty": where.dirty,
-            "trained_by": "sklearn" if config.sklearn is not None else "command",
-            "train": config.as_dict(),
-            "label": where.label,
-            "task": task,
-            "started": started.isoformat(timespec="seconds"),
-            "duration": round(duration, 3),
-            "fingerprints": {
-                "code": where.code,
-                "params": _digest(json.dumps(params, sort_keys=True, default=str).encode()),
-                "data": _data_digest(config.data, where.workdir),
-                "train": _digest(json.dumps(config.as_dict(), sort_keys=True).encode()),
-            },
-            "mlci": __version__,
-            "metric_files": metric_list,
-            "metric_sources": values.sources,
-            "non_numeric": values.non_numeric,
-        }
-        rec = RunRecord(sha=where.sha, metrics=values.values, params=params, info=info)
-        return records.write(target, rec, log=log, predictions=predictions, extra=extra)
+        info = _info(config, where, done, started)
+        rec = RunRecord(sha=where.sha, metrics=done.values.values, params=done.params, info=info)
+        return records.write(target, rec, log=log, predictions=done.predictions, extra=done.extra)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What a training left behind, before it becomes a record."""
+
+    values: MetricValues
+    params: dict[str, object]
+    duration: float
+    task: str | None
+    predictions: Path | None
+    metric_files: list[str]
+    extra: dict[str, Path]
+
+
+def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
+    from mlci import metrics as metric_files
+
+    if config.sklearn is not None:
+        from mlci.train.sklearn import run_sklearn
+
+        result = run_sklearn(config.sklearn, out_dir=tmp, log_path=log, label=where.label)
+        model = tmp / "model.pkl"
+        return _Done(
+            values=metric_files.read_metrics([records.METRICS], tmp),
+            params=dict(result.params), duration=result.duration, task=result.task,
+            predictions=tmp / records.PREDICTIONS, metric_files=["(built-in pipeline)"],
+            extra={"model.pkl": model} if model.is_file() else {},
+        )
+    from mlci.train.command import run_command
+
+    assert config.command is not None
+    t0 = time.monotonic()
+    run_command(config.command, cwd=where.workdir, env=config.env, timeout=config.timeout,
+                log_path=log, label=where.label)
+    duration = time.monotonic() - t0
+    _require_outputs(config, where)
+    params = metric_files.read_params(config.params, where.workdir) if config.params else {}
+    return _Done(
+        values=metric_files.read_metrics(config.metrics, where.workdir), params=params,
+        duration=duration, task=None,
+        predictions=where.workdir / config.predictions if config.predictions else None,
+        metric_files=list(config.metrics), extra={},
+    )
+
+
+def _info(config: TrainConfig, where: Where, done: _Done, started: datetime) -> dict[str, Any]:
+    """record.json: how, when and how long it trained, and the fingerprints."""
+    return {
+        "dirty": where.dirty,
+        "trained_by": "sklearn" if config.sklearn is not None else "command",
+        "train": config.as_dict(),
+        "label": where.label,
+        "task": done.task,
+        "started": started.isoformat(timespec="seconds"),
+        "duration": round(done.duration, 3),
+        "fingerprints": {
+            "code": where.code,
+            "params": _digest(json.dumps(done.params, sort_keys=True, default=str).encode()),
+            "data": _data_digest(config.data, where.workdir),
+            "train": _digest(json.dumps(config.as_dict(), sort_keys=True).encode()),
+        },
+        "mlci": __version__,
+        "metric_files": done.metric_files,
+        "metric_sources": done.values.sources,
+        "non_numeric": done.values.non_numeric,
+    }
 
 
 def _require_outputs(config: TrainConfig, where: Where) -> None:
