@@ -8,6 +8,7 @@ as they are.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import shlex
@@ -159,8 +160,16 @@ def with_report_name(config: Config, name: str | None) -> Config:
 
 
 def infer_higher_is_better(metric: str) -> bool:
-    words = re.split(r"[^a-z0-9]+", metric.lower())
-    return not any(w.startswith(low) or w.endswith(low) for w in words for low in LOWER_IS_BETTER)
+    return not any(_lower_word(w) for w in _WORDS.split(metric.lower()))
+
+
+_WORDS = re.compile(r"[^a-z0-9]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _lower_word(word: str) -> bool:
+    """A name part that means lower is better: val_loss, rmse, latency_ms, train_time."""
+    return word.startswith(LOWER_IS_BETTER) or word.endswith(LOWER_IS_BETTER)
 
 
 # --- loading -------------------------------------------------------------------------
@@ -415,8 +424,12 @@ def _sklearn(node: _Node) -> SklearnSpec:
         if not isinstance(pm.value, dict):
             pm.fail(f"must be a mapping, got {_kind(pm.value)}")
         params = {k: _plain(v) for k, v in pm.value.items()}
-    out: dict[str, Any] = {"dataset": dataset, "model": model, "params": params,
-                           "where": m["model"].where()}
+    out: dict[str, Any] = {
+        "dataset": dataset,
+        "model": model,
+        "params": params,
+        "where": m["model"].where(),
+    }
     if "test_size" in m:
         out["test_size"] = m["test_size"].number(low=0.05, high=0.95)
     if "seed" in m:

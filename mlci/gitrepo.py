@@ -360,7 +360,10 @@ class Repo:
         full = _full_notes_ref(ref)
         problem = self._fetch_notes(remote, full)
         if problem:
-            output.warn(f"{problem}; going on with the local notes")
+            if problem.endswith(" yet"):  # normal before the first `mlci record --push`
+                output.info(f"mlci: {problem}; going on with the local notes")
+            else:
+                output.warn(f"{problem}; going on with the local notes")
             return False
         self._merge_notes(full, _tracking_ref(remote, full))
         return True

@@ -165,6 +165,7 @@ def render_diff(result: Diff, precision: int, *, fmt: str) -> str:
     import json
 
     from mlci import tables
+    from mlci.report import COMMENT_LIMIT  # `diff --md` is meant for a PR comment
 
     if fmt == "json":
         doc = {
@@ -175,7 +176,10 @@ def render_diff(result: Diff, precision: int, *, fmt: str) -> str:
         return json.dumps(doc, indent=2, allow_nan=False)
     title = f"baseline: {result.baseline.describe()}"
     if fmt == "md":
-        return f"_{title}_\n\n" + tables.markdown(result.comparison, precision)
+        head = f"_{tables.escape(title)}_\n\n"
+        return head + tables.markdown_within(
+            result.comparison, precision, COMMENT_LIMIT - len(head)
+        )
     return f"{title}\n\n" + tables.text(result.comparison, precision)
 
 

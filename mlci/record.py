@@ -77,8 +77,10 @@ class RunRecord:
 
 
 def dump_json(data: Any) -> str:
-    """JSON with NaN/inf kept as the strings a reader can turn back into floats."""
-    return json.dumps(_finite(data), indent=2, sort_keys=True) + "\n"
+    """JSON with NaN/inf kept as the strings a reader can turn back into floats; indented
+    for people unless large (only json's C encoder, used without indent, is fast)."""
+    big = isinstance(data, dict) and len(data) > 1000
+    return json.dumps(_finite(data), indent=None if big else 2, sort_keys=True) + "\n"
 
 
 def _finite(value: Any) -> Any:
@@ -126,7 +128,9 @@ def write(
             tmp.rename(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return read(target) or record
+    return RunRecord(
+        sha=record.sha, metrics=record.metrics, params=record.params, info=info, path=target
+    )
 
 
 def read(path: Path) -> RunRecord | None:

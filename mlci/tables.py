@@ -91,6 +91,18 @@ def markdown(comparison: Comparison, precision: int, *, limit: int | None = None
     return "\n".join(lines) + "\n"
 
 
+def markdown_within(comparison: Comparison, precision: int, budget: int) -> str:
+    """The markdown table, cut (largest changes first) to fit `budget` characters."""
+    limit: int | None = None
+    while True:
+        text = markdown(comparison, precision, limit=limit)
+        if len(text) <= budget or limit == 0:
+            return text
+        rows = limit if limit is not None else len(comparison.rows)
+        per_row = max(1, len(text) // max(rows, 1))
+        limit = max(0, min(rows - 1, (budget - 600) // per_row))
+
+
 def _most_changed(rows: list[Row], limit: int) -> list[Row]:
     """Keep the rows a reviewer needs first: worse, then by size of the relative change."""
     order = {"worse": 0, "invalid": 0, "removed": 1, "added": 1, "better": 2}
