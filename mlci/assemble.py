@@ -125,6 +125,7 @@ def _draw(
     from mlci.report import PLOT_TITLES
 
     titles = dict(PLOT_TITLES)
+    higher = inputs.config.higher_is_better
     made: list[Plot] = []
 
     def add(kind: str, path: Path | None) -> None:
@@ -148,7 +149,14 @@ def _draw(
         value = inputs.head.metrics.get(inputs.history_metric)
         point = (inputs.head.sha[:7], value) if value is not None else None
         add(
-            "history", drawing.history(inputs.history, inputs.history_metric, plots_dir, head=point)
+            "history",
+            drawing.history(
+                inputs.history,
+                inputs.history_metric,
+                plots_dir,
+                head=point,
+                higher_is_better=higher(inputs.history_metric),
+            ),
         )
     if "slices" in wanted:
         for table in inputs.slices:
@@ -157,7 +165,12 @@ def _draw(
                 for r in table.data
                 if r.get("delta") is not None
             ]
-            add("slices", drawing.slice_deltas(rows_, table.title, plots_dir))
+            add(
+                "slices",
+                drawing.slice_deltas(
+                    rows_, table.metric, plots_dir, higher_is_better=higher(table.metric)
+                ),
+            )
     return made
 
 

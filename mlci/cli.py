@@ -8,12 +8,15 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlci import __version__, output
 from mlci.errors import Exit, MlciError, UsageError
+
+if TYPE_CHECKING:
+    from mlci.ci import CIContext
 
 app = typer.Typer(
     name="mlci",
@@ -141,15 +144,47 @@ def run_command(
 ) -> int:
     """The whole loop for where it runs: on a PR train, compare, gate, report and publish;
     on a push to the base branch train and record; else (or with --dry-run) a dry run."""
-    from mlci import ci, pipeline, workspace
+    from mlci import pipeline, workspace
 
-    ctx = ci.from_env()
+    ctx = _context()
     ws = workspace.open_workspace(config, report_name=name)
     outcome = pipeline.run(
         ws, ctx, dry_run=dry_run, base=base, out=out, strict_publish=strict_publish
     )
     output.result(outcome.text)
     return outcome.exit_code
+
+
+@app.command()
+def publish(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write the step outputs and summary only.")
+    ] = False,
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    strict_publish: Annotated[
+        bool, typer.Option("--strict-publish", help="Exit 3 when publishing fails.")
+    ] = False,
+    name: NameOpt = None,
+) -> int:
+    """Post the last rendered report where the context says: on a PR, the sticky comment,
+    the check run and the status; the exit code is the report's verdict."""
+    from mlci import pipeline, workspace
+
+    ctx = _context()
+    ws = workspace.open_workspace(config, report_name=name)
+    return pipeline.publish_last(ws, ctx, out, dry_run=dry_run, strict=strict_publish)
+
+
+def _context() -> CIContext:
+    """Where we run; in Actions the token is masked before anything can print it."""
+    from mlci import ci
+
+    ctx = ci.from_env()
+    line = ci.mask(ctx)
+    if line:
+        output.result(line)
+    return ctx
 
 
 @app.command()

@@ -103,8 +103,8 @@ def compare(
         rows = [_two_sided(n, base[n], head[n], higher_is_better(n), rel_tol) for n in both]
         rows += [_one_sided(n, None, head[n], higher_is_better(n), "added") for n in added]
         rows += [_one_sided(n, base[n], None, higher_is_better(n), "removed") for n in removed]
-    params = () if head_params is None or base_params is None else diff_params(
-        head_params, base_params
+    params = (
+        () if head_params is None or base_params is None else diff_params(head_params, base_params)
     )
     return Comparison(rows=tuple(rows), params=params, has_baseline=base is not None)
 
@@ -136,8 +136,10 @@ def _one_sided(name: str, base: float | None, head: float | None, hib: bool, sta
 def diff_params(head: Mapping[str, object], base: Mapping[str, object]) -> tuple[ParamRow, ...]:
     """Params in both sides in name order, then added, then removed, like metric rows."""
     both, added, removed = _split(head, base)
-    rows = [ParamRow(n, base[n], head[n], "unchanged" if _same(base[n], head[n]) else "changed")
-            for n in both]
+    rows = [
+        ParamRow(n, base[n], head[n], "unchanged" if _same(base[n], head[n]) else "changed")
+        for n in both
+    ]
     rows += [ParamRow(n, None, head[n], "added") for n in added]
     rows += [ParamRow(n, base[n], None, "removed") for n in removed]
     return tuple(rows)
@@ -179,7 +181,7 @@ def float_from_json(value: object, where: str) -> float | None:
     if isinstance(value, str) and value in _NON_FINITE:
         return _NON_FINITE[value]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where} must be a number, null, \"nan\", \"inf\" or \"-inf\"")
+        raise ValueError(f'{where} must be a number, null, "nan", "inf" or "-inf"')
     return float(value)
 
 
@@ -195,15 +197,23 @@ def _json_value(value: object) -> object:
 
 def _row_dict(r: Row) -> dict[str, object]:
     return {
-        "name": r.name, "base": json_float(r.base), "head": json_float(r.head),
-        "delta": json_float(r.delta), "rel_delta": json_float(r.rel_delta),
-        "status": r.status, "higher_is_better": r.higher_is_better,
+        "name": r.name,
+        "base": json_float(r.base),
+        "head": json_float(r.head),
+        "delta": json_float(r.delta),
+        "rel_delta": json_float(r.rel_delta),
+        "status": r.status,
+        "higher_is_better": r.higher_is_better,
     }
 
 
 def _param_dict(p: ParamRow) -> dict[str, object]:
-    return {"name": p.name, "base": _json_value(p.base), "head": _json_value(p.head),
-            "status": p.status}
+    return {
+        "name": p.name,
+        "base": _json_value(p.base),
+        "head": _json_value(p.head),
+        "status": p.status,
+    }
 
 
 def _list(value: object, where: str) -> list[object]:

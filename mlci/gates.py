@@ -12,13 +12,26 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlci.compare import float_from_json, json_float
 from mlci.config import Bound, GateRule
 
 OUTCOMES = ("passed", "failed", "skipped")
 _EPS = 1e-12  # relative: a drop exactly equal to the bound passes despite float rounding
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The paired test of a rule's metric: the interval of head - base, and its words."""
+
+    low: float
+    high: float
+    text: str  # "within noise: -0.8 pp [-2.1, +0.4]"
+
+    def real(self, kind: str) -> bool:
+        """Is the change a real drop (max_drop) or a real rise (max_rise)?"""
+        return self.high < 0 if kind == "max_drop" else self.low > 0
 
 
 @dataclass(frozen=True)
@@ -37,9 +50,14 @@ class Check:
             raise ValueError(f"check outcome must be one of {', '.join(OUTCOMES)}: {self.outcome}")
 
     def to_dict(self) -> dict[str, object]:
-        return {"bound": self.bound, "limit": self.limit, "outcome": self.outcome,
-                "reason": self.reason, "value": json_float(self.value),
-                "threshold": json_float(self.threshold)}
+        return {
+            "bound": self.bound,
+            "limit": self.limit,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "value": json_float(self.value),
+            "threshold": json_float(self.threshold),
+        }
 
 
 @dataclass(frozen=True)
@@ -53,10 +71,15 @@ class RuleResult:
     reason: str  # one line a reviewer reads: why it failed, was skipped or passed
 
     def to_dict(self) -> dict[str, object]:
-        return {"metric": self.metric, "rule": _rule_dict(self.rule),
-                "base": json_float(self.base), "head": json_float(self.head),
-                "outcome": self.outcome, "reason": self.reason,
-                "checks": [c.to_dict() for c in self.checks]}
+        return {
+            "metric": self.metric,
+            "rule": _rule_dict(self.rule),
+            "base": json_float(self.base),
+            "head": json_float(self.head),
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "checks": [c.to_dict() for c in self.checks],
+        }
 
 
 @dataclass(frozen=True)
@@ -82,8 +105,13 @@ class Verdict:
         return sum(r.outcome == "skipped" for r in self.results)
 
     def to_dict(self) -> dict[str, object]:
-        return {"passed": self.passed, "blessed": self.blessed, "failed": self.failed,
-                "skipped": self.skipped, "results": [r.to_dict() for r in self.results]}
+        return {
+            "passed": self.passed,
+            "blessed": self.blessed,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "results": [r.to_dict() for r in self.results],
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Verdict:
@@ -102,23 +130,56 @@ def evaluate(
     sources: Mapping[str, str] | None = None,
     metric_files: Sequence[str] = (),
     extra: Mapping[int, Sequence[Check]] | None = None,
+    noise: Mapping[int, Noise | str] | None = None,
 ) -> Verdict:
     """Every rule against head (and base for max_drop/max_rise).
 
     ``sources`` maps a metric to the file it was read from (named in NaN messages);
     ``metric_files`` are the files a missing metric was looked for in; ``extra`` maps a
-    rule's index to checks computed elsewhere (noise, slices), merged into its result.
+    rule's index to checks computed elsewhere (slices), merged into its result; ``noise``
+    maps a rule with ``noise:`` to its paired test, or to why there is none (the rule then
+    falls back to the plain bound and says so).
     """
-    extra = extra or {}
-    return Verdict(tuple(
-        _evaluate_rule(rule, head, base, sources or {}, metric_files, tuple(extra.get(i, ())))
-        for i, rule in enumerate(rules)
-    ))
+    extra, noise = extra or {}, noise or {}
+    return Verdict(
+        tuple(
+            _with_noise(
+                _evaluate_rule(
+                    rule, head, base, sources or {}, metric_files, tuple(extra.get(i, ()))
+                ),
+                noise.get(i),
+            )
+            for i, rule in enumerate(rules)
+        )
+    )
+
+
+def _with_noise(result: RuleResult, noise: Noise | str | None) -> RuleResult:
+    """A max_drop/max_rise breach fails only when the paired test shows the change is real."""
+    if result.rule.noise is None or noise is None:
+        return result
+    checks = []
+    for c in result.checks:
+        if c.bound not in ("max_drop", "max_rise") or c.outcome == "skipped":
+            checks.append(c)
+        elif isinstance(noise, str):
+            checks.append(replace(c, reason=f"{c.reason} (plain bound: {noise})"))
+        elif c.outcome == "failed" and c.value is not None and not noise.real(c.bound):
+            checks.append(replace(c, outcome="passed", reason=f"{c.reason}, but {noise.text}"))
+        else:
+            checks.append(replace(c, reason=f"{c.reason}; {noise.text}"))
+    outcome = _outcome(checks)
+    reason = result.reason if result.head is None else _reason(outcome, checks)
+    return replace(result, checks=tuple(checks), outcome=outcome, reason=reason)
 
 
 def _evaluate_rule(
-    rule: GateRule, head: Mapping[str, float], base: Mapping[str, float] | None,
-    sources: Mapping[str, str], metric_files: Sequence[str], extra: tuple[Check, ...],
+    rule: GateRule,
+    head: Mapping[str, float],
+    base: Mapping[str, float] | None,
+    sources: Mapping[str, str],
+    metric_files: Sequence[str],
+    extra: tuple[Check, ...],
 ) -> RuleResult:
     name = rule.metric
     value = head.get(name)
@@ -133,8 +194,9 @@ def _evaluate_rule(
         checks = tuple(Check(b, lim, "failed", problem) for b, lim, _ in _bounds(rule))
     else:
         assert value is not None
-        checks = tuple(_check(b, lim, spec, value, base, base_value, name)
-                       for b, lim, spec in _bounds(rule))
+        checks = tuple(
+            _check(b, lim, spec, value, base, base_value, name) for b, lim, spec in _bounds(rule)
+        )
     checks += extra
     outcome = _outcome(checks)
     reason = problem if problem is not None else _reason(outcome, checks)
@@ -152,8 +214,13 @@ def _bounds(rule: GateRule) -> list[tuple[str, str, float | Bound]]:
 
 
 def _check(
-    kind: str, limit: str, spec: float | Bound, value: float,
-    base: Mapping[str, float] | None, base_value: float | None, name: str,
+    kind: str,
+    limit: str,
+    spec: float | Bound,
+    value: float,
+    base: Mapping[str, float] | None,
+    base_value: float | None,
+    name: str,
 ) -> Check:
     if isinstance(spec, Bound):
         return _relative(kind, limit, spec, value, base, base_value, name)
@@ -161,13 +228,17 @@ def _check(
     ok = value >= spec - tol if kind == "min" else value <= spec + tol
     sign = (">=" if ok else "<") if kind == "min" else ("<=" if ok else ">")
     shown, _ = _pair(value, spec)
-    return Check(kind, limit, "passed" if ok else "failed", f"{shown} {sign} {limit}",
-                 value, spec)
+    return Check(kind, limit, "passed" if ok else "failed", f"{shown} {sign} {limit}", value, spec)
 
 
 def _relative(
-    kind: str, limit: str, bound: Bound, value: float,
-    base: Mapping[str, float] | None, base_value: float | None, name: str,
+    kind: str,
+    limit: str,
+    bound: Bound,
+    value: float,
+    base: Mapping[str, float] | None,
+    base_value: float | None,
+    name: str,
 ) -> Check:
     """max_drop fails when base - head > amount, max_rise when head - base > amount."""
     if base is None:
@@ -242,8 +313,12 @@ def _limit(spec: float | Bound) -> str:
 # --- terminal listing ----------------------------------------------------------------
 
 _CONDITIONS = {"min": ">= {}", "max": "<= {}", "max_drop": "drop <= {}", "max_rise": "rise <= {}"}
-_FAILURES = {"min": "{v} < {lim}", "max": "{v} > {lim}",
-             "max_drop": "drop {v} > {lim}", "max_rise": "rise {v} > {lim}"}
+_FAILURES = {
+    "min": "{v} < {lim}",
+    "max": "{v} > {lim}",
+    "max_drop": "drop {v} > {lim}",
+    "max_rise": "rise {v} > {lim}",
+}
 
 
 def format_rules(verdict: Verdict, precision: int = 4) -> str:
@@ -297,10 +372,17 @@ def _bound_json(bound: Bound | None) -> object:
 
 
 def _rule_dict(rule: GateRule) -> dict[str, object]:
-    return {"metric": rule.metric, "min": rule.min, "max": rule.max,
-            "max_drop": _bound_json(rule.max_drop), "max_rise": _bound_json(rule.max_rise),
-            "noise": rule.noise, "slices": list(rule.slices),
-            "min_slice_size": rule.min_slice_size, "line": rule.line}
+    return {
+        "metric": rule.metric,
+        "min": rule.min,
+        "max": rule.max,
+        "max_drop": _bound_json(rule.max_drop),
+        "max_rise": _bound_json(rule.max_rise),
+        "noise": rule.noise,
+        "slices": list(rule.slices),
+        "min_slice_size": rule.min_slice_size,
+        "line": rule.line,
+    }
 
 
 def _mapping(item: object, where: str) -> Mapping[str, object]:
@@ -321,7 +403,7 @@ def _bound_from(value: object, where: str) -> Bound | None:
         try:
             return Bound(float(value[:-1]), relative=True)
         except ValueError as e:
-            raise ValueError(f"{where} must be a number or \"N%\"") from e
+            raise ValueError(f'{where} must be a number or "N%"') from e
     number = float_from_json(value, where)
     return None if number is None else Bound(number)
 
@@ -355,9 +437,14 @@ def _check_from(item: object, where: str) -> Check:
     outcome = _text(d, "outcome", where)
     if outcome not in OUTCOMES:
         raise ValueError(f"{where}.outcome must be one of {', '.join(OUTCOMES)}")
-    return Check(_text(d, "bound", where), _text(d, "limit", where), outcome,
-                 _text(d, "reason", where), float_from_json(d.get("value"), f"{where}.value"),
-                 float_from_json(d.get("threshold"), f"{where}.threshold"))
+    return Check(
+        _text(d, "bound", where),
+        _text(d, "limit", where),
+        outcome,
+        _text(d, "reason", where),
+        float_from_json(d.get("value"), f"{where}.value"),
+        float_from_json(d.get("threshold"), f"{where}.threshold"),
+    )
 
 
 def _result_from(item: object, where: str) -> RuleResult:
@@ -367,7 +454,8 @@ def _result_from(item: object, where: str) -> RuleResult:
     if outcome not in OUTCOMES or not isinstance(checks, list):
         raise ValueError(f"{where} needs an outcome in {', '.join(OUTCOMES)} and a checks list")
     return RuleResult(
-        rule=_rule_from(d.get("rule"), f"{where}.rule"), metric=_text(d, "metric", where),
+        rule=_rule_from(d.get("rule"), f"{where}.rule"),
+        metric=_text(d, "metric", where),
         base=float_from_json(d.get("base"), f"{where}.base"),
         head=float_from_json(d.get("head"), f"{where}.head"),
         outcome=outcome,

@@ -28,8 +28,10 @@ SHALLOW_HINT = "this is a shallow clone: set `fetch-depth: 0` on actions/checkou
 _NETWORK_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
 _NO_LOCKS = {"GIT_OPTIONAL_LOCKS": "0"}  # `git status` must not rewrite the index
 _FALLBACK_IDENT = {
-    "GIT_AUTHOR_NAME": "mlci", "GIT_AUTHOR_EMAIL": "mlci@localhost",
-    "GIT_COMMITTER_NAME": "mlci", "GIT_COMMITTER_EMAIL": "mlci@localhost",
+    "GIT_AUTHOR_NAME": "mlci",
+    "GIT_AUTHOR_EMAIL": "mlci@localhost",
+    "GIT_COMMITTER_NAME": "mlci",
+    "GIT_COMMITTER_EMAIL": "mlci@localhost",
 }
 # how git reports a push that lost a race: rejected as stale, or two updates at one moment
 _RACE = re.compile(
@@ -58,8 +60,9 @@ def _full_notes_ref(ref: str) -> str:
 def _check(value: str, what: str) -> str:
     """Refuse names git would read as options, or empty ones."""
     if not value or value.startswith("-"):
-        raise GitError(f"invalid {what} {value!r}", hint=f"give a {what} that does not start "
-                       "with '-'")
+        raise GitError(
+            f"invalid {what} {value!r}", hint=f"give a {what} that does not start with '-'"
+        )
     return value
 
 
@@ -67,16 +70,23 @@ def _open(path: Path) -> git.Repo:
     try:
         import git
     except ModuleNotFoundError as e:
-        raise GitError("GitPython is not installed", hint="reinstall mlci: "
-                       "`pip install --force-reinstall mlci`") from e
+        raise GitError(
+            "GitPython is not installed",
+            hint="reinstall mlci: `pip install --force-reinstall mlci`",
+        ) from e
     except ImportError as e:  # GitPython refuses to import without a git binary
-        raise GitError("git is not installed or not on PATH", hint="install git "
-                       "(e.g. `apt-get install git`) and run mlci again") from e
+        raise GitError(
+            "git is not installed or not on PATH",
+            hint="install git (e.g. `apt-get install git`) and run mlci again",
+        ) from e
     try:
         return git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as e:
-        raise GitError("not inside a git repository", where=str(path), hint="run mlci from "
-                       "inside your project's git checkout, or `git init` first") from e
+        raise GitError(
+            "not inside a git repository",
+            where=str(path),
+            hint="run mlci from inside your project's git checkout, or `git init` first",
+        ) from e
 
 
 class Repo:
@@ -85,8 +95,11 @@ class Repo:
     def __init__(self, path: Path) -> None:
         self._repo = _open(path)
         if self._repo.working_tree_dir is None:
-            raise GitError("this is a bare repository", where=str(path),
-                           hint="run mlci in a checkout with a working tree")
+            raise GitError(
+                "this is a bare repository",
+                where=str(path),
+                hint="run mlci in a checkout with a working tree",
+            )
         self.root = Path(self._repo.working_tree_dir)
         self._ident: dict[str, str] | None = None
 
@@ -101,20 +114,25 @@ class Repo:
                 ["git", *args], with_extended_output=True, with_exceptions=False, env=env
             )
         except exc.GitCommandNotFound as e:
-            raise GitError("git is not installed or not on PATH",
-                           hint="install git and run mlci again") from e
+            raise GitError(
+                "git is not installed or not on PATH", hint="install git and run mlci again"
+            ) from e
 
     def _run_bytes(self, *args: str) -> tuple[int, bytes, str]:
         from git import exc
 
         try:
             return self._repo.git.execute(
-                ["git", *args], with_extended_output=True, with_exceptions=False,
-                stdout_as_string=False, strip_newline_in_stdout=False,
+                ["git", *args],
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
             )
         except exc.GitCommandNotFound as e:
-            raise GitError("git is not installed or not on PATH",
-                           hint="install git and run mlci again") from e
+            raise GitError(
+                "git is not installed or not on PATH", hint="install git and run mlci again"
+            ) from e
 
     def _git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         """stdout of a git command that must succeed."""
@@ -133,8 +151,7 @@ class Repo:
         elif ".lock" in stderr:
             hint = "another git process is running here: wait for it (or remove the stale .lock)"
         name = next((a for a in args if not a.startswith("-") and "=" not in a), "git")
-        return GitError(f"git {name} failed: {_last_line(stderr)}", where=str(self.root),
-                        hint=hint)
+        return GitError(f"git {name} failed: {_last_line(stderr)}", where=str(self.root), hint=hint)
 
     def _rev(self, name: str) -> str | None:
         status, out, _ = self._run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
@@ -152,8 +169,11 @@ class Repo:
     def head_sha(self) -> str:
         sha = self._rev("HEAD")
         if sha is None:
-            raise GitError("the repository has no commits yet", where=str(self.root),
-                           hint="commit your project first")
+            raise GitError(
+                "the repository has no commits yet",
+                where=str(self.root),
+                hint="commit your project first",
+            )
         return sha
 
     def current_branch(self) -> str | None:
@@ -210,8 +230,11 @@ class Repo:
         status, out, _ = self._run("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
         if status == 0 and out:
             return out.removeprefix("origin/")
-        candidates = [f"{kind}/{name}" for name in ("main", "master")
-                      for kind in ("refs/heads", "refs/remotes/origin")]
+        candidates = [
+            f"{kind}/{name}"
+            for name in ("main", "master")
+            for kind in ("refs/heads", "refs/remotes/origin")
+        ]
         present = set(self._git("for-each-ref", "--format=%(refname)", *candidates).split())
         for name in ("main", "master"):
             if f"refs/heads/{name}" in present or f"refs/remotes/origin/{name}" in present:
@@ -225,13 +248,19 @@ class Repo:
         if status != 1:
             raise self._failed(["merge-base"], err)
         if self.is_shallow():
-            raise GitError(f"no merge-base between {a} and {b}: the shallow clone does not "
-                           "reach their common ancestor", where=str(self.root),
-                           hint=f"{SHALLOW_HINT} (locally: `git fetch --unshallow`)")
-        raise GitError(f"no merge-base between {a} and {b}: the histories are unrelated",
-                       where=str(self.root), hint="compare against the branch this one was made "
-                       "from (`mlci diff REV`, `mlci run --base REF`, or baseline.ref in "
-                       "mlci.yaml)")
+            raise GitError(
+                f"no merge-base between {a} and {b}: the shallow clone does not "
+                "reach their common ancestor",
+                where=str(self.root),
+                hint=f"{SHALLOW_HINT} (locally: `git fetch --unshallow`)",
+            )
+        raise GitError(
+            f"no merge-base between {a} and {b}: the histories are unrelated",
+            where=str(self.root),
+            hint="compare against the branch this one was made "
+            "from (`mlci diff REV`, `mlci run --base REF`, or baseline.ref in "
+            "mlci.yaml)",
+        )
 
     def commits_between(self, ancestor: str, descendant: str) -> int:
         """First-parent commits after ancestor up to and including descendant."""
@@ -260,8 +289,11 @@ class Repo:
             try:
                 rel = rel.resolve().relative_to(self.root.resolve())
             except ValueError as e:
-                raise GitError(f"{path} is outside the repository", where=str(self.root),
-                               hint="give a path inside the repository") from e
+                raise GitError(
+                    f"{path} is outside the repository",
+                    where=str(self.root),
+                    hint="give a path inside the repository",
+                ) from e
         posix = rel.as_posix()
         return "" if posix == "." else posix.removeprefix("./").strip("/")
 
@@ -277,8 +309,11 @@ class Repo:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise GitError(f"{path} at {rev} is not UTF-8 text", where=str(self.root),
-                           hint="save the file as UTF-8 and commit it") from e
+            raise GitError(
+                f"{path} at {rev} is not UTF-8 text",
+                where=str(self.root),
+                hint="save the file as UTF-8 and commit it",
+            ) from e
 
     def tracked_at(self, rev: str, path: str) -> bool:
         status, out, _ = self._run("cat-file", "-t", self._object(rev, path))
@@ -288,8 +323,9 @@ class Repo:
         """Tracked files under directory at rev, recursively, as repo-relative posix paths."""
         top = self._relative(directory)
         spec = ["--", top + "/"] if top else []
-        out = self._git("ls-tree", "-r", "-z", "--name-only", "--full-tree",
-                        self.resolve(rev), *spec)
+        out = self._git(
+            "ls-tree", "-r", "-z", "--name-only", "--full-tree", self.resolve(rev), *spec
+        )
         return [name for name in out.split("\0") if name]
 
     @contextmanager
@@ -299,8 +335,16 @@ class Repo:
         parent = Path(tempfile.mkdtemp(prefix="mlci-worktree-"))
         path = parent / commit[:12]
         try:  # no user hooks: a post-checkout hook has no business in mlci's checkout
-            self._git("-c", f"core.hooksPath={os.devnull}", "worktree", "add", "--detach",
-                      "--quiet", str(path), commit)
+            self._git(
+                "-c",
+                f"core.hooksPath={os.devnull}",
+                "worktree",
+                "add",
+                "--detach",
+                "--quiet",
+                str(path),
+                commit,
+            )
             yield path
         finally:
             self._run("worktree", "remove", "--force", str(path))
@@ -310,8 +354,9 @@ class Repo:
     # -- notes -------------------------------------------------------------------------
 
     def note_read(self, sha: str, ref: str = NOTES_REF) -> str | None:
-        status, data, err = self._run_bytes("notes", "--ref", _full_notes_ref(ref), "show",
-                                            _check(sha, "commit"))
+        status, data, err = self._run_bytes(
+            "notes", "--ref", _full_notes_ref(ref), "show", _check(sha, "commit")
+        )
         if status == 0:
             return data.decode("utf-8", errors="replace")
         if "no note found" in err:
@@ -324,8 +369,11 @@ class Repo:
         """sha -> note text, from one `notes list` and one `cat-file --batch`."""
         listing = self._git("notes", "--ref", _full_notes_ref(ref), "list")
         wanted = None if shas is None else set(shas)
-        pairs = [(blob, obj) for blob, obj in (line.split() for line in listing.splitlines())
-                 if wanted is None or obj in wanted]
+        pairs = [
+            (blob, obj)
+            for blob, obj in (line.split() for line in listing.splitlines())
+            if wanted is None or obj in wanted
+        ]
         texts = self._cat_blobs(sorted({blob for blob, _ in pairs}))
         return {obj: texts[blob] for blob, obj in pairs if blob in texts}
 
@@ -333,12 +381,17 @@ class Repo:
         if not blobs:
             return {}
         try:
-            done = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
-                                  input="\n".join(blobs).encode() + b"\n",
-                                  capture_output=True, check=False)
+            done = subprocess.run(
+                ["git", "cat-file", "--batch"],
+                cwd=self.root,
+                input="\n".join(blobs).encode() + b"\n",
+                capture_output=True,
+                check=False,
+            )
         except OSError as e:
-            raise GitError("git is not installed or not on PATH",
-                           hint="install git and run mlci again") from e
+            raise GitError(
+                "git is not installed or not on PATH", hint="install git and run mlci again"
+            ) from e
         if done.returncode:
             raise self._failed(["cat-file"], done.stderr.decode(errors="replace"))
         return _parse_batch(done.stdout)
@@ -349,8 +402,18 @@ class Repo:
             file = Path(tmp) / "note"
             file.write_bytes(text.encode("utf-8"))
             blob = self._git("hash-object", "-w", "--no-filters", "--", str(file))
-        self._git("notes", "--ref", _full_notes_ref(ref), "add", "--force", "--allow-empty",
-                  "-C", blob, _check(sha, "commit"), env=self._ident_env())
+        self._git(
+            "notes",
+            "--ref",
+            _full_notes_ref(ref),
+            "add",
+            "--force",
+            "--allow-empty",
+            "-C",
+            blob,
+            _check(sha, "commit"),
+            env=self._ident_env(),
+        )
 
     def notes_fetch(self, remote: str = "origin", ref: str = NOTES_REF) -> bool:
         """Fetch remote's notes and merge them in (the local note wins a conflict).
@@ -372,8 +435,14 @@ class Repo:
         """None when fetched into the tracking ref, else what went wrong."""
         if self.remote_url(remote) is None:
             return f"no git remote named {remote}"
-        status, _, err = self._run("fetch", "--quiet", "--no-tags", remote,
-                                   f"+{full}:{_tracking_ref(remote, full)}", env=_NETWORK_ENV)
+        status, _, err = self._run(
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            remote,
+            f"+{full}:{_tracking_ref(remote, full)}",
+            env=_NETWORK_ENV,
+        )
         if status == 0:
             return None
         if "couldn't find remote ref" in err:
@@ -386,22 +455,37 @@ class Repo:
         if not self._ok("rev-parse", "--verify", "--quiet", full):
             self._git("update-ref", full, tracking, "")  # "" = only if it does not exist yet
             return
-        self._git("notes", "--ref", full, "merge", "--quiet", "--strategy=ours", tracking,
-                  env=self._ident_env())
+        self._git(
+            "notes",
+            "--ref",
+            full,
+            "merge",
+            "--quiet",
+            "--strategy=ours",
+            tracking,
+            env=self._ident_env(),
+        )
 
     def notes_push(self, remote: str = "origin", ref: str = NOTES_REF, attempts: int = 5) -> None:
         """Push the notes without force; when another job pushed first, merge theirs, retry."""
         full = _full_notes_ref(ref)
         url = self.remote_url(remote)
         if url is None:
-            raise GitError(f"no git remote named {remote}", where=str(self.root),
-                           hint=f"add one with `git remote add {remote} URL`")
+            raise GitError(
+                f"no git remote named {remote}",
+                where=str(self.root),
+                hint=f"add one with `git remote add {remote} URL`",
+            )
         if not self._ok("rev-parse", "--verify", "--quiet", full):
-            raise GitError(f"there are no notes to push: {full} does not exist",
-                           where=str(self.root), hint="record one first with `mlci record`")
+            raise GitError(
+                f"there are no notes to push: {full} does not exist",
+                where=str(self.root),
+                hint="record one first with `mlci record`",
+            )
         for _ in range(max(attempts, 1)):
-            status, _, err = self._run("push", "--quiet", remote, f"{full}:{full}",
-                                       env=_NETWORK_ENV)
+            status, _, err = self._run(
+                "push", "--quiet", remote, f"{full}:{full}", env=_NETWORK_ENV
+            )
             if status == 0:
                 return
             if not _RACE.search(err):
@@ -409,20 +493,26 @@ class Repo:
             output.info(f"{remote} has notes this clone lacks: merging them and pushing again")
             problem = self._fetch_notes(remote, full)
             if problem:
-                raise GitError(problem, where=_redact(url), hint="check that the remote is "
-                               "reachable and run `mlci record --push` again")
+                raise GitError(
+                    problem,
+                    where=_redact(url),
+                    hint="check that the remote is reachable and run `mlci record --push` again",
+                )
             self._merge_notes(full, _tracking_ref(remote, full))
-        raise GitError(f"could not push {full} to {remote}: rejected {max(attempts, 1)} times",
-                       where=_redact(url), hint="other jobs kept pushing notes meanwhile; "
-                       "run `mlci record --push` again")
+        raise GitError(
+            f"could not push {full} to {remote}: rejected {max(attempts, 1)} times",
+            where=_redact(url),
+            hint="other jobs kept pushing notes meanwhile; run `mlci record --push` again",
+        )
 
     # -- demo repositories only ------------------------------------------------------
 
     def commit_all(self, message: str) -> str:
         """Stage everything and commit (only in a repository mlci made); the new sha."""
         self._git("add", "-A")
-        self._git("-c", "commit.gpgsign=false", "commit", "-q", "-m", message,
-                  env=self._ident_env())
+        self._git(
+            "-c", "commit.gpgsign=false", "commit", "-q", "-m", message, env=self._ident_env()
+        )
         return self.head_sha()
 
     def switch_new_branch(self, name: str) -> None:
@@ -438,13 +528,18 @@ def _tracking_ref(remote: str, full: str) -> str:
 def _push_error(remote: str, full: str, url: str, stderr: str) -> GitError:
     lowered = stderr.lower()
     if any(word in lowered for word in ("denied", "403", "not allowed", "protected")):
-        hint = ("give the job write access: `permissions: contents: write` in the workflow "
-                "(a fork's pull request cannot push)")
+        hint = (
+            "give the job write access: `permissions: contents: write` in the workflow "
+            "(a fork's pull request cannot push)"
+        )
     else:
-        hint = ("check that the remote is reachable and that the job may write to it "
-                "(`permissions: contents: write` in the workflow)")
-    return GitError(f"could not push {full} to {remote}: {_last_line(stderr)}",
-                    where=_redact(url), hint=hint)
+        hint = (
+            "check that the remote is reachable and that the job may write to it "
+            "(`permissions: contents: write` in the workflow)"
+        )
+    return GitError(
+        f"could not push {full} to {remote}: {_last_line(stderr)}", where=_redact(url), hint=hint
+    )
 
 
 def _parse_batch(data: bytes) -> dict[str, str]:
@@ -458,7 +553,7 @@ def _parse_batch(data: bytes) -> dict[str, str]:
         if len(header) != 3:  # '<name> missing'
             continue
         size = int(header[2])
-        texts[header[0].decode()] = data[pos:pos + size].decode("utf-8", errors="replace")
+        texts[header[0].decode()] = data[pos : pos + size].decode("utf-8", errors="replace")
         pos += size + 1
     return texts
 
@@ -469,12 +564,18 @@ def init(path: Path, branch: str = "main") -> Repo:
 
     path.mkdir(parents=True, exist_ok=True)
     try:
-        subprocess.run(["git", "init", "-q", "-b", branch, str(path)], check=True,
-                       capture_output=True, text=True)
+        subprocess.run(
+            ["git", "init", "-q", "-b", branch, str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     except FileNotFoundError as e:
         raise GitError("git is not installed or not on PATH", hint="install git") from e
     except subprocess.CalledProcessError as e:
-        raise GitError(f"git init failed: {e.stderr.strip()}", where=str(path),
-                       hint="check that the directory is writable") from e
+        raise GitError(
+            f"git init failed: {e.stderr.strip()}",
+            where=str(path),
+            hint="check that the directory is writable",
+        ) from e
     return Repo(path)
-

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci import output
+from mlci.errors import Exit, MlciError, UsageError
 from mlci.record import RunRecord
 from mlci.workspace import Workspace
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from mlci.ci import CIContext
     from mlci.compare import Comparison
     from mlci.gates import Verdict
-    from mlci.report import Report
+    from mlci.report import Report, SliceTable
 
 
 def train_head(ws: Workspace) -> RunRecord:
@@ -132,16 +133,35 @@ def compare(ws: Workspace, head: RunRecord, baseline: Baseline) -> Comparison:
 
 def judge(ws: Workspace, head: RunRecord, baseline: Baseline) -> Verdict:
     """The rules of mlci.yaml (always the PR's) applied to head and the baseline."""
+    return judge_with_evidence(ws, head, baseline)[0]
+
+
+def judge_with_evidence(
+    ws: Workspace, head: RunRecord, baseline: Baseline
+) -> tuple[Verdict, tuple[SliceTable, ...]]:
+    """The verdict, and the slice tables of `slices:` rules; the paired tests of `noise:`
+    rules and slices come from the predictions (numpy and friends load only for them)."""
     from mlci import gates
 
     base = baseline.record
-    return gates.evaluate(
+    noise: dict[int, gates.Noise | str] = {}
+    extra: dict[int, list[gates.Check]] = {}
+    tables: tuple[SliceTable, ...] = ()
+    if any(r.noise is not None or r.slices for r in ws.config.gates):
+        from mlci import evidence
+
+        found = evidence.collect(ws.config, head, base)
+        noise, extra, tables = found.noise, found.extra, found.slices
+    verdict = gates.evaluate(
         ws.config.gates,
         head.metrics,
         base.metrics if base is not None else None,
         sources=head.sources,
         metric_files=head.metric_files,
+        extra=extra,
+        noise=noise,
     )
+    return verdict, tables
 
 
 @dataclass(frozen=True)
@@ -257,13 +277,17 @@ def write_report(
     from mlci import report as reports
 
     comparison = compare(ws, head, found)
-    verdict = judge(ws, head, found)
+    verdict, slices = judge_with_evidence(ws, head, found)
+    points, metric = history_for_report(ws, found)
     inputs = assemble.Inputs(
         config=ws.config,
         head=head,
         baseline=found,
         comparison=comparison,
         verdict=verdict,
+        slices=slices,
+        history=points,
+        history_metric=metric,
         timings=timings,
         run_url=run_url,
     )
@@ -272,6 +296,28 @@ def write_report(
         built = replace(built, timings={**built.timings, "total": time.monotonic() - started})
     paths = reports.write(built, out_dir)
     return Outcome(verdict=verdict, paths=paths, report=built)
+
+
+def history_for_report(
+    ws: Workspace, found: Baseline
+) -> tuple[tuple[tuple[str, float], ...], str | None]:
+    """The base branch's trend of the first gated metric, for the report's history plot."""
+    wanted = ws.config.report.plots
+    if (wanted is not None and "history" not in wanted) or found.ref == "(none)":
+        return (), None
+    from mlci import notes
+
+    try:
+        trend = notes.history(ws, ref=found.ref, limit=30)
+    except MlciError:
+        return (), None
+    known = {name for entry in trend.entries for name in entry.metrics}
+    names = [g.metric for g in ws.config.gates] + sorted(known)
+    metric = next((m for m in names if m in known), None)
+    if metric is None or len(trend.entries) < 2:
+        return (), None
+    points = tuple((sha[:7], v) for sha, v in notes.history_points(trend, metric))
+    return points, metric
 
 
 def report_last(ws: Workspace, out: Path | None) -> Outcome:
@@ -325,8 +371,66 @@ def run(
         )
     ci_base = ctx.base_ref if ctx.is_pull_request else None
     outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
-    _local_publish(ctx, outcome)
-    return RunResult(exit_code=outcome.exit_code, text=summary_lines(outcome, ws.config.precision))
+    code = outcome.exit_code
+    if mode == "pr":
+        code = publish_github(
+            ws, ctx, outcome.paths["md"].parent, outcome.exit_code, strict=strict_publish
+        )
+    else:
+        _local_publish(ctx, outcome.paths["md"])
+    return RunResult(exit_code=code, text=summary_lines(outcome, ws.config.precision))
+
+
+def publish_github(
+    ws: Workspace, ctx: CIContext, report_dir: Path, verdict_code: int, *, strict: bool
+) -> int:
+    """Post the rendered report on the PR; a GitHub failure is one line and the verdict's
+    exit code stands (exit 3 with --strict-publish)."""
+    from mlci.publish import github
+
+    result = github.publish(
+        ctx,
+        report_dir,
+        name=ws.config.report.name,
+        github=ws.config.github,
+        config_file=ws.in_repo(ws.config.path.name),
+    )
+    md = report_dir / "report.md"
+    md.write_text(result.body, encoding="utf-8")  # report.md is exactly the comment body
+    for line in result.done:
+        output.info(f"mlci: published {line}")
+    for line in result.skipped:
+        output.warn(f"skipped {line}")
+    for line in result.errors:
+        output.warn(f"GitHub: {line}")
+    _local_publish(ctx, md, comment_url=result.comment_url or "")
+    return int(Exit.RUN_FAILED) if strict and result.errors else verdict_code
+
+
+def publish_last(
+    ws: Workspace, ctx: CIContext, out: Path | None, *, dry_run: bool, strict: bool
+) -> int:
+    """`mlci publish`: post the last rendered report where the context says."""
+    import json
+
+    report_dir = out or default_out(ws)
+    try:
+        verdict = json.loads((report_dir / "result.json").read_text(encoding="utf-8"))["verdict"]
+    except (OSError, ValueError, KeyError) as e:
+        raise UsageError(
+            f"no rendered report in {report_dir}",
+            hint="run `mlci report` or `mlci run --dry-run` first, or pass --out DIR",
+        ) from e
+    code = 0 if verdict == "passed" else 1
+    if dry_run or ctx.mode != "pr":
+        if not dry_run:
+            output.info(
+                "mlci: not a pull_request job in GitHub Actions: nothing to post "
+                "(the report stays on disk)"
+            )
+        _local_publish(ctx, report_dir / "report.md")
+        return code
+    return publish_github(ws, ctx, report_dir, code, strict=strict)
 
 
 def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
@@ -351,26 +455,28 @@ def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
         )
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
     outcome = write_report(ws, head, found, out_dir, run_url=ctx.run_url)
-    _local_publish(ctx, outcome)
+    _local_publish(ctx, outcome.paths["md"])
     return RunResult(
         exit_code=outcome.exit_code,
         text=result.summary() + "\n" + summary_lines(outcome, ws.config.precision),
     )
 
 
-def _local_publish(ctx: CIContext, outcome: Outcome, comment_url: str = "") -> None:
+def _local_publish(ctx: CIContext, md: Path, comment_url: str = "") -> None:
     """Step outputs and the job summary: no API call, so every mode writes them."""
+    import json
+
     from mlci.publish import local
 
-    v = outcome.verdict
+    result = json.loads((md.parent / "result.json").read_text(encoding="utf-8"))
     outputs = local.step_outputs(
-        verdict="passed" if v.passed else "failed",
-        blessed=v.blessed,
-        report=outcome.paths["md"],
-        failed=v.failed,
+        verdict=result["verdict"],
+        blessed=bool(result["blessed"]),
+        report=md,
+        failed=int(result["failed_gates"]),
         comment_url=comment_url,
     )
-    done = local.publish(ctx, outputs, outcome.paths["md"].read_text(encoding="utf-8"))
+    done = local.publish(ctx, outputs, md.read_text(encoding="utf-8"))
     if done:
         output.info("mlci: wrote the " + " and the ".join(done))
 

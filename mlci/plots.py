@@ -300,9 +300,7 @@ def _require(df: pd.DataFrame, columns: Sequence[str], side: str) -> pd.DataFram
     return df.dropna(subset=list(columns))
 
 
-def _class_labels(
-    frames: Sequence[pd.DataFrame], max_classes: int
-) -> tuple[list[str], int]:
+def _class_labels(frames: Sequence[pd.DataFrame], max_classes: int) -> tuple[list[str], int]:
     """The sorted union of classes, cut to the max_classes with most support in the last frame."""
     seen: set[str] = set()
     for df in frames:
@@ -423,7 +421,11 @@ def _matrix_axes(ax: Axes, labels: Sequence[str], title: str) -> None:
 
 
 def _draw_counts(
-    ax: Axes, matrix: np.ndarray, labels: Sequence[str], title: str, vmax: int,
+    ax: Axes,
+    matrix: np.ndarray,
+    labels: Sequence[str],
+    title: str,
+    vmax: int,
     size: float | None,
 ) -> None:
     ax.imshow(matrix, cmap="Blues", vmin=0, vmax=vmax, interpolation="nearest")
@@ -435,9 +437,7 @@ def _draw_counts(
         ax.text(j, i, str(count), ha="center", va="center", fontsize=size, color=color)
 
 
-def _draw_difference(
-    ax: Axes, diff: np.ndarray, labels: Sequence[str], size: float | None
-) -> None:
+def _draw_difference(ax: Axes, diff: np.ndarray, labels: Sequence[str], size: float | None) -> None:
     gain = np.where(np.eye(len(labels), dtype=bool), diff, -diff)
     limit = int(np.abs(gain).max()) or 1
     ax.imshow(gain, cmap=_WORSE_BETTER, vmin=-limit, vmax=limit, interpolation="nearest")
@@ -486,7 +486,7 @@ def _binary(df: pd.DataFrame) -> _Scores | None:
 
 
 def _one_vs_rest(df: pd.DataFrame, columns: Sequence[str]) -> _Scores | None:
-    classes = sorted((str(c)[len("score_"):] for c in columns), key=_label_key)
+    classes = sorted((str(c)[len("score_") :] for c in columns), key=_label_key)
     scores = df[[f"score_{c}" for c in classes]].apply(pd.to_numeric, errors="coerce")
     keep = scores.notna().all(axis=1).to_numpy()
     truth = df["y_true"].map(_label_str).to_numpy()[keep]
@@ -549,8 +549,15 @@ def _curve_plot(sides: Sequence[tuple[_Scores, str]], out_dir: Path, kind: str) 
             x, yy, value = _curve(kind, scores.y, scores.score)
             values[side] = value
             style = {"base": (BASE, "--", 1.8), "head": (HEAD, "-", 2.2)}[side]
-            ax.plot(x, yy, color=style[0], linestyle=style[1], linewidth=style[2],
-                    drawstyle=draw, label=f"{side} ({stat} {value:.4f})")
+            ax.plot(
+                x,
+                yy,
+                color=style[0],
+                linestyle=style[1],
+                linewidth=style[2],
+                drawstyle=draw,
+                label=f"{side} ({stat} {value:.4f})",
+            )
         head = sides[-1][0]
         if head.per_class:
             ax.plot([], [], color=HEAD, alpha=0.4, label="head, each class")
@@ -571,8 +578,13 @@ def _curve_axes(ax: Axes, kind: str, head: _Scores) -> None:
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
     else:
-        ax.axhline(float(np.mean(head.y)), color="#bbbbbb", linestyle=":", linewidth=1,
-                   label="chance (head's positive rate)")
+        ax.axhline(
+            float(np.mean(head.y)),
+            color="#bbbbbb",
+            linestyle=":",
+            linewidth=1,
+            label="chance (head's positive rate)",
+        )
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
     ax.set_xlim(-0.01, 1.01)
@@ -584,10 +596,12 @@ def _curve_axes(ax: Axes, kind: str, head: _Scores) -> None:
 
 def _numeric(df: pd.DataFrame, side: str) -> pd.DataFrame:
     df = _require(df, ("y_true", "y_pred"), side)
-    out = pd.DataFrame({
-        "y_true": pd.to_numeric(df["y_true"], errors="coerce"),
-        "y_pred": pd.to_numeric(df["y_pred"], errors="coerce"),
-    })
+    out = pd.DataFrame(
+        {
+            "y_true": pd.to_numeric(df["y_true"], errors="coerce"),
+            "y_pred": pd.to_numeric(df["y_pred"], errors="coerce"),
+        }
+    )
     out = out[np.isfinite(out["y_true"]) & np.isfinite(out["y_pred"])]
     return out
 
@@ -614,15 +628,27 @@ def _draw_scatter(ax: Axes, sides: Sequence[tuple[pd.DataFrame, str]]) -> None:
     for df, side in sides:
         shown = df if len(df) <= _SCATTER_MAX else df.sample(_SCATTER_MAX, random_state=0)
         rmse = float(np.sqrt(np.mean((df["y_pred"] - df["y_true"]) ** 2)))
-        ax.scatter(shown["y_true"], shown["y_pred"], s=9, alpha=0.45 if side == "base" else 0.6,
-                   color=BASE if side == "base" else HEAD, linewidths=0,
-                   label=f"{side} (RMSE {_fmt(rmse)})")
+        ax.scatter(
+            shown["y_true"],
+            shown["y_pred"],
+            s=9,
+            alpha=0.45 if side == "base" else 0.6,
+            color=BASE if side == "base" else HEAD,
+            linewidths=0,
+            label=f"{side} (RMSE {_fmt(rmse)})",
+        )
         lows.append(min(df["y_true"].min(), df["y_pred"].min()))
         highs.append(max(df["y_true"].max(), df["y_pred"].max()))
     low, high = float(min(lows)), float(max(highs))
     pad = (high - low) * 0.03 or 1.0
-    ax.plot([low - pad, high + pad], [low - pad, high + pad], color="#444444", linestyle="--",
-            linewidth=1, label="perfect")
+    ax.plot(
+        [low - pad, high + pad],
+        [low - pad, high + pad],
+        color="#444444",
+        linestyle="--",
+        linewidth=1,
+        label="perfect",
+    )
     ax.set_xlim(low - pad, high + pad)
     ax.set_ylim(low - pad, high + pad)
     ax.set_title("predicted vs true")
@@ -674,11 +700,25 @@ def history(
         fig = _figure(4.0)
         ax = fig.subplots()
         dense = len(points) > 40
-        ax.plot(np.arange(len(points)), values, color=BASE, linewidth=1.6,
-                marker="" if dense else "o", markersize=4, label="base branch")
+        ax.plot(
+            np.arange(len(points)),
+            values,
+            color=BASE,
+            linewidth=1.6,
+            marker="" if dense else "o",
+            markersize=4,
+            label="base branch",
+        )
         if not dense and math.isfinite(values[-1]):
-            ax.annotate(_fmt(values[-1]), (len(points) - 1, values[-1]), xytext=(0, 7),
-                        textcoords="offset points", ha="center", fontsize=8, color=NEUTRAL)
+            ax.annotate(
+                _fmt(values[-1]),
+                (len(points) - 1, values[-1]),
+                xytext=(0, 7),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                color=NEUTRAL,
+            )
         labels = [_short(sha, 10) for sha, _ in points]
         if head is not None:
             _draw_head_point(ax, len(points), head[1], float(values[-1]), higher_is_better)
@@ -710,9 +750,18 @@ def _draw_head_point(
     if math.isfinite(value) and math.isfinite(last):
         label += f" ({_signed(value - last)} vs newest base)"
     ax.plot([x - 1, x], [last, value], color=HEAD, linestyle=":", linewidth=1.2)
-    ax.plot([x], [value], color=_head_color(value, last, higher_is_better), marker="o",
-            markersize=9, linestyle="", markeredgecolor=HEAD, markeredgewidth=2,
-            label=label, zorder=3)
+    ax.plot(
+        [x],
+        [value],
+        color=_head_color(value, last, higher_is_better),
+        marker="o",
+        markersize=9,
+        linestyle="",
+        markeredgecolor=HEAD,
+        markeredgewidth=2,
+        label=label,
+        zorder=3,
+    )
 
 
 def _thin_ticks(ax: Axes, labels: Sequence[str], most: int = 12) -> None:
@@ -754,17 +803,16 @@ def slice_deltas(
         colors = [_slice_bar(ax, i, row, higher_is_better) for i, row in enumerate(shown)]
         _slice_axes(ax, shown, colors, metric)
         failed = sum(1 for r in rows if r[3])
-        ax.set_title(f"{metric} per slice, worst first ({failed} of {len(rows)} failed)",
-                     fontweight="bold")
+        ax.set_title(
+            f"{metric} per slice, worst first ({failed} of {len(rows)} failed)", fontweight="bold"
+        )
         note = _more_note(len(shown), len(items))
         if note:
             fig.supxlabel(note, fontsize=8, color=NEUTRAL)
         return save(fig, out_dir / f"slices-{_slug(metric)}.png")
 
 
-def _slice_bar(
-    ax: Axes, i: int, row: tuple[str, float, int, bool], higher_is_better: bool
-) -> str:
+def _slice_bar(ax: Axes, i: int, row: tuple[str, float, int, bool], higher_is_better: bool) -> str:
     _, delta, _, failed = row
     finite = math.isfinite(delta)
     color = _direction_color(delta, higher_is_better) if finite else NEUTRAL

@@ -39,6 +39,7 @@ class SliceTable:
     """Per-slice rows of one rule, already formatted (worst first)."""
 
     title: str
+    metric: str
     rows: tuple[Mapping[str, str], ...]
     failed: int = 0
     data: tuple[Mapping[str, Any], ...] = ()  # the same rows as numbers, for result.json

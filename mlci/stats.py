@@ -114,7 +114,8 @@ def align(
         if "y_true" not in frame.columns:
             raise MetricsError(
                 f"predictions have no y_true column (columns: {', '.join(map(str, frame))})",
-                where=name, hint="write y_true, y_pred and an id per example",
+                where=name,
+                hint="write y_true, y_pred and an id per example",
             )
     by_id = "id" in base.columns and "id" in head.columns
     if by_id:
@@ -123,8 +124,7 @@ def align(
         raise MetricsError(
             f"base and head predictions differ in length: {len(base)} rows in {base_name}, "
             f"{len(head)} in {head_name}",
-            hint="write an `id` column in both files, or evaluate both models on the same "
-            "test set",
+            hint="write an `id` column in both files, or evaluate both models on the same test set",
         )
     base, head = base.reset_index(drop=True), head.reset_index(drop=True)
     _check_same_truth(base, head, base_name, head_name, by_id)
@@ -153,7 +153,8 @@ def _ids(frame: pd.DataFrame, name: str) -> pd.Index:
     if not ids.is_unique:
         dup = ids[ids.duplicated()].unique()
         raise MetricsError(
-            f"{len(dup)} ids appear more than once (e.g. {', '.join(dup[:3])})", where=name,
+            f"{len(dup)} ids appear more than once (e.g. {', '.join(dup[:3])})",
+            where=name,
             hint="give every example its own `id`",
         )
     return ids
@@ -243,8 +244,11 @@ def _probabilities(df: pd.DataFrame) -> tuple[NDArray[np.generic], FloatArray] |
     y = df["y_true"].to_numpy()
     present = np.unique(y)
     if "y_score" in df.columns and len(present) <= 2:
-        labels = np.unique(np.concatenate([y, df["y_pred"].to_numpy()])) if (
-            "y_pred" in df.columns and len(present) < 2) else present
+        labels = (
+            np.unique(np.concatenate([y, df["y_pred"].to_numpy()]))
+            if ("y_pred" in df.columns and len(present) < 2)
+            else present
+        )
         if len(labels) == 2:
             score = df["y_score"].to_numpy(float)
             return labels, np.column_stack([1 - score, score])
@@ -287,19 +291,25 @@ def _sklearn_value(metric: str, df: pd.DataFrame) -> float:
             return float(skm.log_loss(y, matrix, labels=labels))
         if len(labels) == 2:
             return float(skm.roc_auc_score(y == labels[1], matrix[:, 1]))
-        return float(skm.roc_auc_score(y, matrix, multi_class="ovr", average="macro",
-                                       labels=labels))
+        return float(
+            skm.roc_auc_score(y, matrix, multi_class="ovr", average="macro", labels=labels)
+        )
     pred = df["y_pred"].to_numpy()
     if metric == "rmse":
         return math.sqrt(float(skm.mean_squared_error(y, pred)))
     simple: dict[str, Callable[..., float]] = {
-        "accuracy": skm.accuracy_score, "balanced_accuracy": skm.balanced_accuracy_score,
-        "mae": skm.mean_absolute_error, "r2": skm.r2_score,
+        "accuracy": skm.accuracy_score,
+        "balanced_accuracy": skm.balanced_accuracy_score,
+        "mae": skm.mean_absolute_error,
+        "r2": skm.r2_score,
     }
     if metric in simple:
         return float(simple[metric](y, pred))
-    macro = {"f1_macro": skm.f1_score, "precision_macro": skm.precision_score,
-             "recall_macro": skm.recall_score}[metric]
+    macro = {
+        "f1_macro": skm.f1_score,
+        "precision_macro": skm.precision_score,
+        "recall_macro": skm.recall_score,
+    }[metric]
     return float(macro(y, pred, average="macro", zero_division=0))
 
 
@@ -323,23 +333,33 @@ def _kernel(metric: str, base: pd.DataFrame, head: pd.DataFrame) -> _Kernel:
         return _label_kernel(metric, y, base["y_pred"].to_numpy(), head["y_pred"].to_numpy())
     if metric in REGRESSION_METRICS:
         yf = y.astype(float)
-        return _regression_kernel(metric, yf, base["y_pred"].to_numpy(float) - yf,
-                                  head["y_pred"].to_numpy(float) - yf)
+        return _regression_kernel(
+            metric, yf, base["y_pred"].to_numpy(float) - yf, head["y_pred"].to_numpy(float) - yf
+        )
     probs_b, probs_h = _probabilities(base), _probabilities(head)
     assert probs_b is not None and probs_h is not None
     if not np.array_equal(probs_b[0], probs_h[0]):
-        raise MetricsError(f"base and head score different classes: {list(probs_b[0])} vs "
-                           f"{list(probs_h[0])}", hint="write a score_<class> column per class")
+        raise MetricsError(
+            f"base and head score different classes: {list(probs_b[0])} vs {list(probs_h[0])}",
+            hint="write a score_<class> column per class",
+        )
     truth = y[:, None] == probs_h[0][None, :]
     if metric == "log_loss":
-        return _sum_kernel(np.column_stack([_losses(truth, probs_b[1]),
-                                            _losses(truth, probs_h[1])]), _mean_finish(len(y)))
+        return _sum_kernel(
+            np.column_stack([_losses(truth, probs_b[1]), _losses(truth, probs_h[1])]),
+            _mean_finish(len(y)),
+        )
     return _auc_kernel(truth, probs_b[1], probs_h[1])
 
 
 def _sum_kernel(sums: FloatArray, finish: Stat) -> _Kernel:
-    return _Kernel(freq=np.ones(len(sums), np.int64), rows=None,
-                   stat=lambda w: finish(w @ sums), sums=sums, finish=finish)
+    return _Kernel(
+        freq=np.ones(len(sums), np.int64),
+        rows=None,
+        stat=lambda w: finish(w @ sums),
+        sums=sums,
+        finish=finish,
+    )
 
 
 def _mean_finish(n: int) -> Stat:
@@ -352,8 +372,7 @@ def _losses(truth: NDArray[np.bool_], probs: FloatArray) -> FloatArray:
     return np.asarray(-np.log(np.clip(probs[truth], eps, 1 - eps)), dtype=np.float64)
 
 
-def _regression_kernel(metric: str, y: FloatArray, err_b: FloatArray,
-                       err_h: FloatArray) -> _Kernel:
+def _regression_kernel(metric: str, y: FloatArray, err_b: FloatArray, err_h: FloatArray) -> _Kernel:
     n = len(y)
     if metric == "mae":
         return _sum_kernel(np.column_stack([np.abs(err_b), np.abs(err_h)]), _mean_finish(n))
@@ -371,8 +390,9 @@ def _regression_kernel(metric: str, y: FloatArray, err_b: FloatArray,
     return _sum_kernel(np.column_stack([squares, centred, centred**2]), r2)
 
 
-def _label_kernel(metric: str, y: NDArray[np.generic], pred_b: NDArray[np.generic],
-                  pred_h: NDArray[np.generic]) -> _Kernel:
+def _label_kernel(
+    metric: str, y: NDArray[np.generic], pred_b: NDArray[np.generic], pred_h: NDArray[np.generic]
+) -> _Kernel:
     """Cells are the distinct (y_true, base y_pred, head y_pred) triples: exact and small."""
     n = len(y)
     codes, uniques = pd.factorize(np.concatenate([y, pred_b, pred_h]))
@@ -380,16 +400,25 @@ def _label_kernel(metric: str, y: NDArray[np.generic], pred_b: NDArray[np.generi
     t, b, h = (c.astype(np.int64) for c in np.split(codes, 3))
     cells, rows, freq = np.unique((t * k + b) * k + h, return_inverse=True, return_counts=True)
     ct, cb, ch = cells // (k * k), (cells // k) % k, cells % k
-    columns = [ct, cb + k, np.where(cb == ct, cb + 2 * k, -1), ch + 3 * k,
-               np.where(ch == ct, ch + 4 * k, -1)]
+    columns = [
+        ct,
+        cb + k,
+        np.where(cb == ct, cb + 2 * k, -1),
+        ch + 3 * k,
+        np.where(ch == ct, ch + 4 * k, -1),
+    ]
     rows_idx = np.repeat(np.arange(len(cells)), 5)
     cols = np.column_stack(columns).ravel()
     keep = cols >= 0
-    sums = sparse.csr_array((np.ones(int(keep.sum())), (rows_idx[keep], cols[keep])),
-                            shape=(len(cells), 5 * k))
+    sums = sparse.csr_array(
+        (np.ones(int(keep.sum())), (rows_idx[keep], cols[keep])), shape=(len(cells), 5 * k)
+    )
     finish = _confusion_finish(metric, k, n)
-    return _Kernel(freq=freq.astype(np.int64), rows=rows.astype(np.int64).ravel(),
-                   stat=lambda w: finish(np.asarray(w @ sums)))
+    return _Kernel(
+        freq=freq.astype(np.int64),
+        rows=rows.astype(np.int64).ravel(),
+        stat=lambda w: finish(np.asarray(w @ sums)),
+    )
 
 
 def _confusion_finish(metric: str, k: int, n: int) -> Stat:
@@ -411,8 +440,8 @@ def _confusion_finish(metric: str, k: int, n: int) -> Stat:
 
     def finish(s: FloatArray) -> FloatArray:
         truth = s[:, :k]
-        base = one(truth, s[:, k:2 * k], s[:, 2 * k:3 * k])
-        head = one(truth, s[:, 3 * k:4 * k], s[:, 4 * k:])
+        base = one(truth, s[:, k : 2 * k], s[:, 2 * k : 3 * k])
+        head = one(truth, s[:, 3 * k : 4 * k], s[:, 4 * k :])
         return np.column_stack([base, head])
 
     return finish
@@ -421,14 +450,13 @@ def _confusion_finish(metric: str, k: int, n: int) -> Stat:
 def _auc_kernel(truth: NDArray[np.bool_], probs_b: FloatArray, probs_h: FloatArray) -> _Kernel:
     """ROC AUC as the weighted Mann-Whitney statistic; one-vs-rest macro for multiclass."""
     classes = [truth.shape[1] - 1] if truth.shape[1] == 2 else list(range(truth.shape[1]))
-    parts = [[_auc_part(truth[:, c], probs[:, c]) for c in classes]
-             for probs in (probs_b, probs_h)]
+    parts = [[_auc_part(truth[:, c], probs[:, c]) for c in classes] for probs in (probs_b, probs_h)]
 
     def stat(w: FloatArray) -> FloatArray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.column_stack([
-                np.nanmean(np.column_stack([auc(w) for auc in model]), axis=1) for model in parts
-            ])
+            return np.column_stack(
+                [np.nanmean(np.column_stack([auc(w) for auc in model]), axis=1) for model in parts]
+            )
 
     return _Kernel(freq=np.ones(len(truth), np.int64), rows=None, stat=stat)
 
@@ -453,8 +481,9 @@ def _auc_part(positive: NDArray[np.bool_], score: FloatArray) -> Stat:
 # -- resampling -------------------------------------------------------------------------
 
 
-def _weights(kernel: _Kernel, n: int, resamples: int,
-             rng: np.random.Generator) -> Iterator[FloatArray]:
+def _weights(
+    kernel: _Kernel, n: int, resamples: int, rng: np.random.Generator
+) -> Iterator[FloatArray]:
     """Blocks of bootstrap counts per cell: n rows drawn with replacement, per resample."""
     cells = len(kernel.freq)
     compressed = kernel.rows is not None
@@ -475,8 +504,9 @@ def _weights(kernel: _Kernel, n: int, resamples: int,
         yield counts.reshape(size, cells).astype(np.float64)
 
 
-def _stratified_sums(kernel: _Kernel, n: int, resamples: int,
-                     rng: np.random.Generator) -> FloatArray:
+def _stratified_sums(
+    kernel: _Kernel, n: int, resamples: int, rng: np.random.Generator
+) -> FloatArray:
     """Bootstrap column sums of many rows without drawing every row of every resample.
 
     Rows are sorted by their influence on the delta and cut into strata: the most extreme
@@ -527,11 +557,17 @@ def _influence(sums: FloatArray, finish: Stat) -> FloatArray:
     return np.asarray(sums @ ((delta[:q] - delta[q:]) / (2 * step)))
 
 
-def _bootstrap_deltas(kernel: _Kernel, n: int, resamples: int, seed: int,
-                      exact_limit: int) -> FloatArray:
+def _bootstrap_deltas(
+    kernel: _Kernel, n: int, resamples: int, seed: int, exact_limit: int
+) -> FloatArray:
     rng = np.random.default_rng(seed)
-    stratify = (kernel.sums is not None and kernel.finish is not None and kernel.rows is None
-                and n * resamples > exact_limit and n >= 64)
+    stratify = (
+        kernel.sums is not None
+        and kernel.finish is not None
+        and kernel.rows is None
+        and n * resamples > exact_limit
+        and n >= 64
+    )
     if stratify:
         assert kernel.finish is not None
         values = kernel.finish(_stratified_sums(kernel, n, resamples, rng))
@@ -566,8 +602,18 @@ class _Evidence:
             assert self.deltas is not None
             low, high = _percentile_interval(self.deltas, confidence)
             method = "paired-bootstrap"
-        return Paired(self.metric, self.n, self.base, self.head, self.delta, low, high,
-                      self.p_value, confidence, method)
+        return Paired(
+            self.metric,
+            self.n,
+            self.base,
+            self.head,
+            self.delta,
+            low,
+            high,
+            self.p_value,
+            confidence,
+            method,
+        )
 
 
 def _mcnemar_interval(losses: int, gains: int, n: int, confidence: float) -> tuple[float, float]:
@@ -606,13 +652,28 @@ def _mcnemar(metric: str, base: pd.DataFrame, head: pd.DataFrame) -> _Evidence:
     gains = int(np.sum(~right_b & right_h))
     p = 1.0 if losses + gains == 0 else float(sps.binomtest(gains, losses + gains).pvalue)
     n = len(y)
-    return _Evidence(metric, n, float(right_b.mean()), float(right_h.mean()),
-                     (gains - losses) / n, p, discordant=(losses, gains))
+    return _Evidence(
+        metric,
+        n,
+        float(right_b.mean()),
+        float(right_h.mean()),
+        (gains - losses) / n,
+        p,
+        discordant=(losses, gains),
+    )
 
 
-def _evidence(metric: str, base: pd.DataFrame, head: pd.DataFrame, *, seed: int,
-              resamples: int, bootstrap: bool = False, exact_limit: int = EXACT_LIMIT,
-              names: tuple[str, str] = ("base predictions", "head predictions")) -> _Evidence:
+def _evidence(
+    metric: str,
+    base: pd.DataFrame,
+    head: pd.DataFrame,
+    *,
+    seed: int,
+    resamples: int,
+    bootstrap: bool = False,
+    exact_limit: int = EXACT_LIMIT,
+    names: tuple[str, str] = ("base predictions", "head predictions"),
+) -> _Evidence:
     if len(base) != len(head):
         raise ValueError("paired tests need aligned predictions: call align() first")
     if resamples < 1:
@@ -620,23 +681,42 @@ def _evidence(metric: str, base: pd.DataFrame, head: pd.DataFrame, *, seed: int,
     for frame, name in ((base, names[0]), (head, names[1])):
         reason = _unsupported(metric, frame)
         if reason is not None:
-            raise MetricsError(f"cannot test {metric} on the predictions: {reason}", where=name,
-                               hint="write y_true, y_pred and, for roc_auc/log_loss, "
-                               "y_score or score_<class> per example")
+            raise MetricsError(
+                f"cannot test {metric} on the predictions: {reason}",
+                where=name,
+                hint="write y_true, y_pred and, for roc_auc/log_loss, "
+                "y_score or score_<class> per example",
+            )
     if metric in EXACT_TESTS and not bootstrap:
         return _mcnemar(metric, base, head)
     kernel = _kernel(metric, base, head)
     point = kernel.stat(kernel.freq[None, :].astype(np.float64))[0]
     if not np.all(np.isfinite(point)):
-        raise MetricsError(f"{metric} is undefined on these predictions (e.g. only one class "
-                           "in y_true)", where=f"{names[0]}, {names[1]}")
+        raise MetricsError(
+            f"{metric} is undefined on these predictions (e.g. only one class in y_true)",
+            where=f"{names[0]}, {names[1]}",
+        )
     deltas = _bootstrap_deltas(kernel, len(head), resamples, seed, exact_limit)
-    return _Evidence(metric, len(head), float(point[0]), float(point[1]),
-                     float(point[1] - point[0]), _bootstrap_p(deltas), deltas=deltas)
+    return _Evidence(
+        metric,
+        len(head),
+        float(point[0]),
+        float(point[1]),
+        float(point[1] - point[0]),
+        _bootstrap_p(deltas),
+        deltas=deltas,
+    )
 
 
-def paired_test(metric: str, base: pd.DataFrame, head: pd.DataFrame, *,
-                confidence: float = 0.95, seed: int = 0, resamples: int = 2000) -> Paired:
+def paired_test(
+    metric: str,
+    base: pd.DataFrame,
+    head: pd.DataFrame,
+    *,
+    confidence: float = 0.95,
+    seed: int = 0,
+    resamples: int = 2000,
+) -> Paired:
     """Is head - base real? McNemar's exact test for accuracy, a paired bootstrap otherwise.
 
     The inputs must be aligned (see `align`): row i of both is the same example.
@@ -644,16 +724,24 @@ def paired_test(metric: str, base: pd.DataFrame, head: pd.DataFrame, *,
     return _evidence(metric, base, head, seed=seed, resamples=resamples).at(confidence)
 
 
-def paired_bootstrap(metric: str, base: pd.DataFrame, head: pd.DataFrame, *,
-                     confidence: float = 0.95, seed: int = 0, resamples: int = 2000,
-                     exact_limit: int = EXACT_LIMIT) -> Paired:
+def paired_bootstrap(
+    metric: str,
+    base: pd.DataFrame,
+    head: pd.DataFrame,
+    *,
+    confidence: float = 0.95,
+    seed: int = 0,
+    resamples: int = 2000,
+    exact_limit: int = EXACT_LIMIT,
+) -> Paired:
     """The paired percentile bootstrap for any metric, accuracy included (for comparison).
 
     Beyond `exact_limit` rows x resamples, sum-based metrics (rmse, mae, r2, log_loss) are
     resampled by strata (see `_stratified_sums`); label metrics are always exact.
     """
-    return _evidence(metric, base, head, seed=seed, resamples=resamples, bootstrap=True,
-                     exact_limit=exact_limit).at(confidence)
+    return _evidence(
+        metric, base, head, seed=seed, resamples=resamples, bootstrap=True, exact_limit=exact_limit
+    ).at(confidence)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -671,11 +759,20 @@ def holm(p_values: Sequence[float]) -> list[float]:
 # -- slices -----------------------------------------------------------------------------
 
 
-def slice_table(metric: str, base: pd.DataFrame, head: pd.DataFrame, columns: Sequence[str], *,
-                min_size: int = 30, confidence: float | None = None, seed: int = 0,
-                higher_is_better: bool = True, resamples: int = 2000,
-                base_name: str = "base predictions",
-                head_name: str = "head predictions") -> list[SliceResult]:
+def slice_table(
+    metric: str,
+    base: pd.DataFrame,
+    head: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    min_size: int = 30,
+    confidence: float | None = None,
+    seed: int = 0,
+    higher_is_better: bool = True,
+    resamples: int = 2000,
+    base_name: str = "base predictions",
+    head_name: str = "head predictions",
+) -> list[SliceResult]:
     """The metric per value of each slice column, worst first; aligned inputs.
 
     With `confidence`, every slice of at least `min_size` examples gets a paired test, and
@@ -686,36 +783,61 @@ def slice_table(metric: str, base: pd.DataFrame, head: pd.DataFrame, columns: Se
     evidence: list[_Evidence | None] = []
     for i, (_, _, rows) in enumerate(groups):
         tested = confidence is not None and len(rows) >= min_size
-        evidence.append(_slice_evidence(metric, base.iloc[rows], head.iloc[rows], seed + i,
-                                        resamples) if tested else None)
+        evidence.append(
+            _slice_evidence(metric, base.iloc[rows], head.iloc[rows], seed + i, resamples)
+            if tested
+            else None
+        )
     tested_p = [e.p_value for e in evidence if e is not None]
     adjusted = iter(holm(tested_p))
     results = []
     for (column, value, rows), ev in zip(groups, evidence, strict=True):
-        results.append(_slice_result(metric, column, value, base.iloc[rows], head.iloc[rows],
-                                     ev, next(adjusted) if ev is not None else None, confidence,
-                                     len(rows) >= min_size))
+        results.append(
+            _slice_result(
+                metric,
+                column,
+                value,
+                base.iloc[rows],
+                head.iloc[rows],
+                ev,
+                next(adjusted) if ev is not None else None,
+                confidence,
+                len(rows) >= min_size,
+            )
+        )
     sign = 1.0 if higher_is_better else -1.0
-    return sorted(results, key=lambda r: (math.isnan(r.delta), sign * r.delta
-                                          if not math.isnan(r.delta) else 0.0))
+    return sorted(
+        results,
+        key=lambda r: (math.isnan(r.delta), sign * r.delta if not math.isnan(r.delta) else 0.0),
+    )
 
 
-def _slice_evidence(metric: str, base: pd.DataFrame, head: pd.DataFrame, seed: int,
-                    resamples: int) -> _Evidence | None:
+def _slice_evidence(
+    metric: str, base: pd.DataFrame, head: pd.DataFrame, seed: int, resamples: int
+) -> _Evidence | None:
     try:
         return _evidence(metric, base, head, seed=seed, resamples=resamples)
     except MetricsError:  # e.g. roc_auc on a slice with one class: shown, not tested
         return None
 
 
-def _slice_result(metric: str, column: str, value: str, base: pd.DataFrame, head: pd.DataFrame,
-                  ev: _Evidence | None, adjusted: float | None, confidence: float | None,
-                  gated: bool) -> SliceResult:
+def _slice_result(
+    metric: str,
+    column: str,
+    value: str,
+    base: pd.DataFrame,
+    head: pd.DataFrame,
+    ev: _Evidence | None,
+    adjusted: float | None,
+    confidence: float | None,
+    gated: bool,
+) -> SliceResult:
     if ev is not None and adjusted is not None and confidence is not None:
         # widen by Holm's factor, so the interval excludes 0 exactly when adjusted p < alpha
         level = 1 - (1 - confidence) * ev.p_value / adjusted if adjusted > 0 else confidence
-        return SliceResult(column, value, ev.n, ev.base, ev.head, ev.delta, ev.at(level),
-                           adjusted, gated)
+        return SliceResult(
+            column, value, ev.n, ev.base, ev.head, ev.delta, ev.at(level), adjusted, gated
+        )
     b, h = _value_or_nan(metric, base), _value_or_nan(metric, head)
     return SliceResult(column, value, len(head), b, h, h - b, None, None, gated)
 
@@ -727,8 +849,9 @@ def _value_or_nan(metric: str, df: pd.DataFrame) -> float:
         return math.nan
 
 
-def _slice_groups(base: pd.DataFrame, head: pd.DataFrame, columns: Sequence[str],
-                  base_name: str, head_name: str) -> list[tuple[str, str, IntArray]]:
+def _slice_groups(
+    base: pd.DataFrame, head: pd.DataFrame, columns: Sequence[str], base_name: str, head_name: str
+) -> list[tuple[str, str, IntArray]]:
     """(column, value, row positions) for every value of every slice column, in value order."""
     groups = []
     for column in columns:
@@ -745,7 +868,7 @@ def _slice_groups(base: pd.DataFrame, head: pd.DataFrame, columns: Sequence[str]
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
         for i, value in enumerate(uniques):
-            groups.append((column, str(value), order[bounds[i]:bounds[i + 1]].astype(np.int64)))
+            groups.append((column, str(value), order[bounds[i] : bounds[i + 1]].astype(np.int64)))
     return groups
 
 
@@ -756,7 +879,8 @@ def _slice_labels(frame: pd.DataFrame, column: str, name: str) -> NDArray[np.str
         raise MetricsError(
             f"no slice column {column!r} in the predictions (columns: {', '.join(existing)})",
             where=name,
-            hint=f"did you mean {close[0]!r}?" if close
+            hint=f"did you mean {close[0]!r}?"
+            if close
             else "write the column into predictions.csv, or fix `slices` in mlci.yaml",
         )
     values = frame[column]

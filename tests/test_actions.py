@@ -640,7 +640,7 @@ def test_run_dry_run_writes_outputs_and_summary_without_github(
     assert "<!-- mlci-report:nightly -->" in report  # MLCI_REPORT_NAME reached mlci
     assert "(origin/main)" in report  # the second line of args reached mlci too
     assert fake_github.requests == []
-    assert token not in result.log
+    assert_masked(token, result.log)
     upload = result.step("upload")  # if: always(): still uploads the report of a failed gate
     assert upload.uses == "actions/upload-artifact@v4"
     assert not upload.skipped
@@ -690,7 +690,7 @@ def test_run_on_a_pull_request_publishes_to_github(tmp_path: Path, fake_github: 
     assert Path(result.outputs["report"]) == out / "report.md"
     assert "Breast cancer classifier" in result.step("mlci").summary
     assert result.step("upload").with_["name"] == "mlci-report-default-pull-request"
-    assert token not in result.log
+    assert_masked(token, result.log)
 
     comments = fake_github.comments(REPOSITORY, PR_NUMBER)
     assert len(comments) == 1, result.log
@@ -701,3 +701,10 @@ def test_run_on_a_pull_request_publishes_to_github(tmp_path: Path, fake_github: 
     statuses = fake_github.statuses(REPOSITORY, co.head_sha)
     assert [(s["context"], s["state"]) for s in statuses] == [("mlci/default", "success")]
     assert fake_github.check_runs(REPOSITORY, co.merge_sha) == []  # never the merge commit
+
+
+def assert_masked(token: str, log: str) -> None:
+    """The token shows only in the `::add-mask::` command, which the runner consumes and
+    never displays; everywhere else it would be a leak."""
+    lines = [line for line in log.splitlines() if token in line]
+    assert all(line == f"::add-mask::{token}" for line in lines), lines

@@ -64,7 +64,8 @@ def run_command(
             ticker.close()
             _kill_group(proc, grace=KILL_GRACE)
             raise TrainingError(
-                f"{label} timed out after {timeout:g}s", hint=TIMEOUT_HINT,
+                f"{label} timed out after {timeout:g}s",
+                hint=TIMEOUT_HINT,
                 detail=_tail_detail(log_path),
             ) from None
         except KeyboardInterrupt:
@@ -101,8 +102,13 @@ def _spawn(
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
     try:
         return subprocess.Popen(
-            list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            list(argv),
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     except (FileNotFoundError, PermissionError) as e:
         raise TrainingError(
@@ -110,7 +116,8 @@ def _spawn(
         ) from e
     except OSError as e:
         raise TrainingError(
-            f"{label} command cannot run: {argv[0]}: {e.strerror or e}", where="train.command",
+            f"{label} command cannot run: {argv[0]}: {e.strerror or e}",
+            where="train.command",
             hint="give the script a shebang line or call its interpreter, e.g. python train.py",
         ) from e
 
@@ -230,7 +237,9 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 def _failure(argv: Sequence[str], code: int, log_path: Path, label: str) -> TrainingError:
     how = f"was killed by signal {_signal_name(-code)}" if code < 0 else f"exited with {code}"
     return TrainingError(
-        f"{label} failed: `{shlex.join(argv)}` {how}", where=str(log_path), hint=FAILED_HINT,
+        f"{label} failed: `{shlex.join(argv)}` {how}",
+        where=str(log_path),
+        hint=FAILED_HINT,
         detail=_tail_detail(log_path),
     )
 

@@ -103,24 +103,36 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
         model = tmp / "model.pkl"
         return _Done(
             values=metric_files.read_metrics([records.METRICS], tmp),
-            params=dict(result.params), duration=result.duration, task=result.task,
-            predictions=tmp / records.PREDICTIONS, metric_files=["(built-in pipeline)"],
+            params=dict(result.params),
+            duration=result.duration,
+            task=result.task,
+            predictions=tmp / records.PREDICTIONS,
+            metric_files=["(built-in pipeline)"],
             extra={"model.pkl": model} if model.is_file() else {},
         )
     from mlci.train.command import run_command
 
     assert config.command is not None
     t0 = time.monotonic()
-    run_command(config.command, cwd=where.workdir, env=config.env, timeout=config.timeout,
-                log_path=log, label=where.label)
+    run_command(
+        config.command,
+        cwd=where.workdir,
+        env=config.env,
+        timeout=config.timeout,
+        log_path=log,
+        label=where.label,
+    )
     duration = time.monotonic() - t0
     _require_outputs(config, where)
     params = metric_files.read_params(config.params, where.workdir) if config.params else {}
     return _Done(
-        values=metric_files.read_metrics(config.metrics, where.workdir), params=params,
-        duration=duration, task=None,
+        values=metric_files.read_metrics(config.metrics, where.workdir),
+        params=params,
+        duration=duration,
+        task=None,
         predictions=where.workdir / config.predictions if config.predictions else None,
-        metric_files=list(config.metrics), extra={},
+        metric_files=list(config.metrics),
+        extra={},
     )
 
 

@@ -76,19 +76,22 @@ def load_estimator_class(path: str) -> type:
     module_name, _, name = path.rpartition(".")
     if not module_name:
         raise ConfigError(
-            f"'{path}' is not an import path", where=MODEL_KEY,
+            f"'{path}' is not an import path",
+            where=MODEL_KEY,
             hint="write it like sklearn.linear_model.LogisticRegression",
         )
     module = _import_module(module_name, name)
     obj = getattr(module, name, None)
     if obj is None:
         raise ConfigError(
-            f"unknown estimator class {name} in {module_name}", where=MODEL_KEY,
+            f"unknown estimator class {name} in {module_name}",
+            where=MODEL_KEY,
             hint=_class_hint(module, name),
         )
     if not isinstance(obj, type) or not callable(getattr(obj, "fit", None)):
         raise ConfigError(
-            f"{path} is not an estimator class (it has no fit method)", where=MODEL_KEY,
+            f"{path} is not an estimator class (it has no fit method)",
+            where=MODEL_KEY,
             hint="name a class such as sklearn.ensemble.RandomForestClassifier",
         )
     return obj
@@ -112,16 +115,19 @@ def _import_module(module_name: str, class_name: str) -> ModuleType:
     except ModuleNotFoundError as e:
         if e.name and (module_name + ".").startswith(e.name + "."):
             raise ConfigError(
-                f"unknown module {module_name}", where=MODEL_KEY,
+                f"unknown module {module_name}",
+                where=MODEL_KEY,
                 hint=_module_hint(module_name, class_name),
             ) from e
         raise ConfigError(
-            f"cannot import {module_name}: {e}", where=MODEL_KEY,
+            f"cannot import {module_name}: {e}",
+            where=MODEL_KEY,
             hint=f"install the package {e.name} into the environment mlci runs in",
         ) from e
     except ImportError as e:
         raise ConfigError(
-            f"cannot import {module_name}: {e}", where=MODEL_KEY,
+            f"cannot import {module_name}: {e}",
+            where=MODEL_KEY,
             hint="check that the module imports cleanly",
         ) from e
 
@@ -146,7 +152,8 @@ def _module_hint(module_name: str, class_name: str) -> str:
     import sklearn
 
     modules = [
-        f"sklearn.{m.name}" for m in pkgutil.iter_modules(sklearn.__path__)
+        f"sklearn.{m.name}"
+        for m in pkgutil.iter_modules(sklearn.__path__)
         if m.name[:1] != "_" and m.name not in ("tests", "conftest", "experimental")
     ]
     close = difflib.get_close_matches(module_name, modules, n=3)
@@ -181,7 +188,8 @@ def _load_dataset(name: str) -> tuple[Any, Any]:
     loader = getattr(sklearn.datasets, f"load_{name}", None)
     if loader is None:
         raise ConfigError(
-            f"unknown dataset {name}", where="train.sklearn.dataset",
+            f"unknown dataset {name}",
+            where="train.sklearn.dataset",
             hint="choose one of iris, wine, breast_cancer, digits, diabetes",
         )
     x, y = loader(return_X_y=True)
@@ -198,13 +206,14 @@ def _build(cls: type, spec: SklearnSpec, task: str) -> Any:
         estimator = cls(**params)
     except (TypeError, ValueError) as e:
         raise _params_error(spec.model, e) from e
-    fits, wrong = ("classifier", is_regressor) if task == "classification" else (
-        "regressor", is_classifier
+    fits, wrong = (
+        ("classifier", is_regressor) if task == "classification" else ("regressor", is_classifier)
     )
     if wrong(estimator):
         raise ConfigError(
             f"{spec.model} is not a {fits} but {spec.dataset} is a {task} dataset",
-            where=MODEL_KEY, hint=f"choose a {fits}",
+            where=MODEL_KEY,
+            hint=f"choose a {fits}",
         )
     return estimator
 
@@ -218,7 +227,8 @@ def _accepts(cls: type, name: str) -> bool:
 
 def _params_error(model: str, e: Exception) -> ConfigError:
     return ConfigError(
-        f"{model} rejected its params: {str(e).rstrip('.')}", where=PARAMS_KEY,
+        f"{model} rejected its params: {str(e).rstrip('.')}",
+        where=PARAMS_KEY,
         hint="fix train.sklearn.params in mlci.yaml",
     )
 
@@ -229,7 +239,11 @@ def _split(x: Any, y: Any, spec: SklearnSpec, task: str) -> _Split:
 
     ids = np.arange(len(y))
     x_tr, x_te, y_tr, y_te, _, ids_te = train_test_split(
-        x, y, ids, test_size=spec.test_size, random_state=spec.seed,
+        x,
+        y,
+        ids,
+        test_size=spec.test_size,
+        random_state=spec.seed,
         stratify=y if task == "classification" else None,
     )
     return _Split(x_tr, x_te, y_tr, y_te, ids_te)
@@ -343,8 +357,10 @@ def _write_outputs(
 
 def _flat_params(spec: SklearnSpec, estimator: Any) -> dict[str, object]:
     out: dict[str, object] = {
-        "dataset": spec.dataset, "model": spec.model,
-        "test_size": spec.test_size, "seed": spec.seed,
+        "dataset": spec.dataset,
+        "model": spec.model,
+        "test_size": spec.test_size,
+        "seed": spec.seed,
     }
     for name, value in spec.params.items():
         out[f"model_params.{name}"] = value

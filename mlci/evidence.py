@@ -1,0 +1,203 @@
+"""The per-example evidence behind `noise:` and `slices:` rules, from the predictions of
+head and baseline: a paired test per rule and the rule evaluated on every slice.
+
+Imported only when a rule asks for it (numpy, pandas and scipy come with stats).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlci.config import Config, GateRule
+from mlci.gates import Check, Noise
+from mlci.record import RunRecord
+from mlci.report import SliceTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlci.stats import SliceResult
+
+
+@dataclass(frozen=True)
+class Evidence:
+    noise: dict[int, Noise | str] = field(default_factory=dict)
+    extra: dict[int, list[Check]] = field(default_factory=dict)
+    slices: tuple[SliceTable, ...] = ()
+
+
+def needed(config: Config) -> bool:
+    return any(r.noise is not None or r.slices for r in config.gates)
+
+
+def collect(config: Config, head: RunRecord, base: RunRecord | None) -> Evidence:
+    """Paired tests and slice checks for every rule that asks for them."""
+    pair = _pair(head, base)
+    noise: dict[int, Noise | str] = {}
+    extra: dict[int, list[Check]] = {}
+    tables: list[SliceTable] = []
+    for i, rule in enumerate(config.gates):
+        if rule.noise is None and not rule.slices:
+            continue
+        missing = _why_not(rule, head, pair)
+        if missing is not None or pair is None:
+            why = missing or "no predictions"
+            if rule.noise is not None:
+                noise[i] = why
+            if rule.slices:
+                extra[i] = [Check("slices", ", ".join(rule.slices), "skipped", why)]
+            continue
+        if rule.noise is not None:
+            noise[i] = _paired(rule, pair, config)
+        if rule.slices:
+            check, table = _slices(rule, pair, config)
+            extra[i] = [check]
+            tables.append(table)
+    return Evidence(noise=noise, extra=extra, slices=tuple(tables))
+
+
+def _pair(head: RunRecord, base: RunRecord | None) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    from mlci import predictions, stats
+
+    hp = head.predictions_path
+    bp = base.predictions_path if base is not None else None
+    if hp is None or bp is None:
+        return None
+    b = predictions.load(bp, side="base")
+    h = predictions.load(hp, side="head")
+    return stats.align(b, h, base_name=str(bp), head_name=str(hp))
+
+
+def _why_not(
+    rule: GateRule, head: RunRecord, pair: tuple[pd.DataFrame, pd.DataFrame] | None
+) -> str | None:
+    from mlci import stats
+
+    if pair is None:
+        side = "the head" if head.predictions_path is None else "the baseline"
+        return f"no predictions for {side} (train.predictions)"
+    if not stats.supported(rule.metric, pair[1]):
+        return f"{rule.metric} cannot be computed from the predictions"
+    return None
+
+
+def _paired(rule: GateRule, pair: tuple[pd.DataFrame, pd.DataFrame], config: Config) -> Noise:
+    from mlci import stats
+
+    assert rule.noise is not None
+    test = stats.paired_test(rule.metric, pair[0], pair[1], confidence=rule.noise)
+    higher = config.higher_is_better(rule.metric)
+    text = test.describe(higher, percent_points=rule.metric in stats.PROPORTIONS)
+    return Noise(low=test.low, high=test.high, text=f"{text} ({test.method}, n={test.n})")
+
+
+def _slices(
+    rule: GateRule, pair: tuple[pd.DataFrame, pd.DataFrame], config: Config
+) -> tuple[Check, SliceTable]:
+    """The rule on every slice big enough to gate; one check that names the failing ones."""
+    from mlci import stats
+
+    higher = config.higher_is_better(rule.metric)
+    rows = stats.slice_table(
+        rule.metric,
+        pair[0],
+        pair[1],
+        rule.slices,
+        min_size=rule.min_slice_size,
+        confidence=rule.noise,
+        higher_is_better=higher,
+    )
+    pp = rule.metric in stats.PROPORTIONS
+    verdicts = [_slice_verdict(rule, r, higher) for r in rows]
+    failing = [(r, why) for r, why in zip(rows, verdicts, strict=True) if why]
+    gated = sum(1 for r in rows if r.gated)
+    label = ", ".join(rule.slices)
+    if failing:
+        worst = "; ".join(f"{r.column}={r.value}: {why}" for r, why in failing[:3])
+        more = f" (+{len(failing) - 3} more)" if len(failing) > 3 else ""
+        check = Check(
+            "slices", label, "failed", f"{len(failing)} of {gated} slices fail: {worst}{more}"
+        )
+    else:
+        small = len(rows) - gated
+        note = f", {small} too small to gate (n < {rule.min_slice_size})" if small else ""
+        check = Check("slices", label, "passed", f"all {gated} slices pass{note}")
+    table = SliceTable(
+        title=f"{rule.metric} by {label}",
+        metric=rule.metric,
+        rows=tuple(
+            _row(r, why, pp, config.precision, rule) for r, why in zip(rows, verdicts, strict=True)
+        ),
+        failed=len(failing),
+        data=tuple(_data(r, why) for r, why in zip(rows, verdicts, strict=True)),
+    )
+    return check, table
+
+
+def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool) -> str:
+    """Why this slice breaks the rule, or '' when it holds (or is too small to gate)."""
+    if not r.gated:
+        return ""
+    if not math.isfinite(r.head) or not math.isfinite(r.base):
+        return f"{rule.metric} cannot be computed on this slice"
+    if rule.min is not None and r.head < rule.min:
+        return f"{r.head:.4g} < {rule.min:g}"
+    if rule.max is not None and r.head > rule.max:
+        return f"{r.head:.4g} > {rule.max:g}"
+    for kind, bound in (("max_drop", rule.max_drop), ("max_rise", rule.max_rise)):
+        if bound is None:
+            continue
+        change = r.base - r.head if kind == "max_drop" else r.head - r.base
+        if change > bound.amount(r.base) * (1 + 1e-12):
+            real = r.paired is None or (
+                r.paired.high < 0 if kind == "max_drop" else r.paired.low > 0
+            )
+            if rule.noise is None or real:
+                word = "drop" if kind == "max_drop" else "rise"
+                return f"{word} {change:.4g} > {bound}"
+    return ""
+
+
+def _row(r: SliceResult, why: str, pp: bool, precision: int, rule: GateRule) -> Mapping[str, str]:
+    from mlci import tables
+
+    if not r.gated:
+        note = f"too small to gate (n < {rule.min_slice_size})"
+    elif why:
+        note = f"❌ {why}"
+    else:
+        note = "✅"
+    if r.paired is not None:
+        note += f" · {r.paired.describe(rule.metric not in ('rmse', 'mae', 'log_loss'), pp)}"
+    return {
+        "label": tables.escape(f"{r.column}={r.value}"),
+        "n": str(r.n),
+        "base": tables.number(r.base, precision),
+        "head": tables.number(r.head, precision),
+        "delta": tables.signed(r.delta, precision),
+        "note": tables.escape(note),
+    }
+
+
+def _data(r: SliceResult, why: str) -> Mapping[str, Any]:
+    def num(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    return {
+        "label": f"{r.column}={r.value}",
+        "column": r.column,
+        "value": r.value,
+        "n": r.n,
+        "base": num(r.base),
+        "head": num(r.head),
+        "delta": num(r.delta),
+        "gated": r.gated,
+        "failed": bool(why),
+        "reason": why,
+        "low": num(r.paired.low) if r.paired else None,
+        "high": num(r.paired.high) if r.paired else None,
+        "p_adjusted": r.adjusted_p,
+    }
