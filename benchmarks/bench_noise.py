@@ -209,6 +209,10 @@ def scipy_rmse(base: pd.DataFrame, head: pd.DataFrame) -> object:
                      batch=20, method="percentile", random_state=0)
 
 
-if __name__ == "__main__":
+def main() -> None:
     simulate()
     large()
+
+
+if __name__ == "__main__":
+    main()
