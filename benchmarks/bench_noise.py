@@ -36,10 +36,12 @@ from mlci import stats
 SEEDS = 40
 FAMILIES: dict[str, Callable[[int], Any]] = {
     "logistic (SGD)": lambda s: make_pipeline(
-        StandardScaler(), SGDClassifier(loss="log_loss", random_state=s)),
+        StandardScaler(), SGDClassifier(loss="log_loss", random_state=s)
+    ),
     "random forest": lambda s: RandomForestClassifier(n_estimators=30, random_state=s),
     "MLP (32)": lambda s: make_pipeline(
-        StandardScaler(), MLPClassifier((32,), max_iter=300, random_state=s)),
+        StandardScaler(), MLPClassifier((32,), max_iter=300, random_state=s)
+    ),
 }
 
 
@@ -47,8 +49,9 @@ def runs(family: str) -> list[pd.DataFrame]:
     """Predictions of SEEDS fits that differ only by seed, with an `ink` slice column."""
     x, y = load_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=500, random_state=0)
-    ink = pd.qcut(pd.Series(x_test.sum(axis=1)).rank(method="first"), 5,
-                  labels=[f"q{i}" for i in range(1, 6)]).astype(str)
+    ink = pd.qcut(
+        pd.Series(x_test.sum(axis=1)).rank(method="first"), 5, labels=[f"q{i}" for i in range(1, 6)]
+    ).astype(str)
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLP/SGD convergence warnings
@@ -96,8 +99,9 @@ def regression(head: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return flip(head, rng.choice(right, size=10, replace=False), right=False)
 
 
-def hidden_slice_regression(base: pd.DataFrame, head: pd.DataFrame,
-                            rng: np.random.Generator) -> pd.DataFrame:
+def hidden_slice_regression(
+    base: pd.DataFrame, head: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
     """7 of one slice's 100 rows go wrong; rows elsewhere go right until head leads by 1."""
     value = f"q{rng.integers(1, 6)}"
     inside = (head["ink"] == value).to_numpy()
@@ -126,31 +130,51 @@ def simulate() -> None:
         disjoint = [(2 * i, 2 * i + 1) for i in range(SEEDS // 2)]  # (b), (c): 4 draws each
         seed_only = [(fits[i], fits[j]) for i, j in pairs]
         regressed = [(fits[i], regression(fits[j], rng)) for i, j in disjoint for _ in range(4)]
-        hidden = [(fits[i], hidden_slice_regression(fits[i], fits[j], rng))
-                  for i, j in disjoint for _ in range(4)]
+        hidden = [
+            (fits[i], hidden_slice_regression(fits[i], fits[j], rng))
+            for i, j in disjoint
+            for _ in range(4)
+        ]
         rows = [
             ("(a) seed only", "noise: true, max_drop 0.0", [noise_fails(*p) for p in seed_only]),
             ("(a) seed only", "max_drop 0.01", [fixed_fails(*p, 0.01) for p in seed_only]),
             ("(a) seed only", "noise + slices [ink]", [slices_fail(*p) for p in seed_only]),
-            ("(a) seed only", "max_drop 0.02 + slices, no noise",
-             [fixed_slices_fail(*p, 0.02) for p in seed_only]),
-            ("(b) 2-pt regression", "noise: true, max_drop 0.0",
-             [noise_fails(*p) for p in regressed]),
+            (
+                "(a) seed only",
+                "max_drop 0.02 + slices, no noise",
+                [fixed_slices_fail(*p, 0.02) for p in seed_only],
+            ),
+            (
+                "(b) 2-pt regression",
+                "noise: true, max_drop 0.0",
+                [noise_fails(*p) for p in regressed],
+            ),
             ("(b) 2-pt regression", "max_drop 0.02", [fixed_fails(*p, 0.02) for p in regressed]),
-            ("(c) 7-pt in one slice, gain overall", "noise: true (no slices)",
-             [noise_fails(*p) for p in hidden]),
-            ("(c) 7-pt in one slice, gain overall", "max_drop 0.01 (no slices)",
-             [fixed_fails(*p, 0.01) for p in hidden]),
-            ("(c) 7-pt in one slice, gain overall", "noise + slices [ink]",
-             [slices_fail(*p) for p in hidden]),
-            ("(c) 7-pt in one slice, gain overall", "max_drop 0.02 + slices, no noise",
-             [fixed_slices_fail(*p, 0.02) for p in hidden]),
+            (
+                "(c) 7-pt in one slice, gain overall",
+                "noise: true (no slices)",
+                [noise_fails(*p) for p in hidden],
+            ),
+            (
+                "(c) 7-pt in one slice, gain overall",
+                "max_drop 0.01 (no slices)",
+                [fixed_fails(*p, 0.01) for p in hidden],
+            ),
+            (
+                "(c) 7-pt in one slice, gain overall",
+                "noise + slices [ink]",
+                [slices_fail(*p) for p in hidden],
+            ),
+            (
+                "(c) 7-pt in one slice, gain overall",
+                "max_drop 0.02 + slices, no noise",
+                [fixed_slices_fail(*p, 0.02) for p in hidden],
+            ),
         ]
         mean_acc = np.mean([accuracy(f) for f in fits])
         for scenario, rule, flags in rows:
             print(f"{family:16} {scenario:36} {rule:34} {rate(flags):>14}")
-        print(f"{'':16} mean accuracy {mean_acc:.3f}, "
-              f"{time.perf_counter() - started:.0f} s\n")
+        print(f"{'':16} mean accuracy {mean_acc:.3f}, {time.perf_counter() - started:.0f} s\n")
 
 
 def measure(label: str, call: Callable[[], object]) -> None:
@@ -171,8 +195,7 @@ def large() -> None:
     truth = rng.normal(size=n)
     err = rng.standard_t(5, size=n)
     reg_b = pd.DataFrame({"y_true": truth, "y_pred": truth + err})
-    reg_h = pd.DataFrame({"y_true": truth, "y_pred": truth + 0.98 * err
-                          + 0.2 * rng.normal(size=n)})
+    reg_h = pd.DataFrame({"y_true": truth, "y_pred": truth + 0.98 * err + 0.2 * rng.normal(size=n)})
     labels = rng.integers(0, 10, size=n)
     noisy = [np.where(rng.random(n) < 0.9, labels, rng.integers(0, 10, size=n)) for _ in "bh"]
     slice_col = rng.integers(0, 100, size=n).astype(str)
@@ -180,18 +203,29 @@ def large() -> None:
     cls_h = pd.DataFrame({"y_true": labels, "y_pred": noisy[1], "group": slice_col})
     print("1,000,000 predictions, 1,000 resamples; peak = tracemalloc, Python + numpy\n")
     print(f"{'':60} {'time':>8} {'peak':>10}")
-    for metric, base, head in (("rmse", reg_b, reg_h), ("r2", reg_b, reg_h),
-                               ("f1_macro", cls_b, cls_h), ("balanced_accuracy", cls_b, cls_h)):
-        measure(f"paired bootstrap, {metric}",
-                functools.partial(stats.paired_test, metric, base, head, resamples=1000))
-    measure("McNemar exact, accuracy",
-            lambda: stats.paired_test("accuracy", cls_b, cls_h))
-    measure("100 slices of 10,000, accuracy, noise (McNemar + Holm)",
-            lambda: stats.slice_table("accuracy", cls_b, cls_h, ["group"], confidence=0.95))
-    measure("100 slices of 10,000, f1_macro, noise (2,000 resamples each)",
-            lambda: stats.slice_table("f1_macro", cls_b, cls_h, ["group"], confidence=0.95))
-    measure("peer: scipy.stats.bootstrap paired, rmse, 100,000 rows", lambda: scipy_rmse(
-        reg_b.iloc[:100_000], reg_h.iloc[:100_000]))
+    for metric, base, head in (
+        ("rmse", reg_b, reg_h),
+        ("r2", reg_b, reg_h),
+        ("f1_macro", cls_b, cls_h),
+        ("balanced_accuracy", cls_b, cls_h),
+    ):
+        measure(
+            f"paired bootstrap, {metric}",
+            functools.partial(stats.paired_test, metric, base, head, resamples=1000),
+        )
+    measure("McNemar exact, accuracy", lambda: stats.paired_test("accuracy", cls_b, cls_h))
+    measure(
+        "100 slices of 10,000, accuracy, noise (McNemar + Holm)",
+        lambda: stats.slice_table("accuracy", cls_b, cls_h, ["group"], confidence=0.95),
+    )
+    measure(
+        "100 slices of 10,000, f1_macro, noise (2,000 resamples each)",
+        lambda: stats.slice_table("f1_macro", cls_b, cls_h, ["group"], confidence=0.95),
+    )
+    measure(
+        "peer: scipy.stats.bootstrap paired, rmse, 100,000 rows",
+        lambda: scipy_rmse(reg_b.iloc[:100_000], reg_h.iloc[:100_000]),
+    )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory of the whole benchmark process: {rss:.0f} MB")
 
@@ -205,8 +239,16 @@ def scipy_rmse(base: pd.DataFrame, head: pd.DataFrame) -> object:
     def delta(b: np.ndarray, h: np.ndarray, axis: int) -> np.ndarray:
         return np.asarray(np.sqrt(h.mean(axis=axis)) - np.sqrt(b.mean(axis=axis)))
 
-    return bootstrap((sq_b, sq_h), delta, paired=True, vectorized=True, n_resamples=1000,
-                     batch=20, method="percentile", random_state=0)
+    return bootstrap(
+        (sq_b, sq_h),
+        delta,
+        paired=True,
+        vectorized=True,
+        n_resamples=1000,
+        batch=20,
+        method="percentile",
+        random_state=0,
+    )
 
 
 def main() -> None:

@@ -104,7 +104,11 @@ def git(cwd: Path, *args: str) -> str:
     env = {**os.environ, **GIT_ENV, **QUIET_GIT}
     done = subprocess.run(
         ["git", "-c", "commit.gpgsign=false", *args],
-        cwd=cwd, env=env, check=True, capture_output=True, text=True,
+        cwd=cwd,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return done.stdout.strip()
 
@@ -134,16 +138,28 @@ def build_retrain_project(root: Path) -> dict[str, str]:
     """
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
-    shas = {"c1": commit(root, "c1", {
-        "train.py": TRAIN_PY, "params.yaml": params_yaml(1.0),
-        "mlci.yaml": mlci_yaml("main", "main-section"),
-        ".gitignore": ".mlci/\nmetrics.json\npredictions.csv\n",
-    })}
+    shas = {
+        "c1": commit(
+            root,
+            "c1",
+            {
+                "train.py": TRAIN_PY,
+                "params.yaml": params_yaml(1.0),
+                "mlci.yaml": mlci_yaml("main", "main-section"),
+                ".gitignore": ".mlci/\nmetrics.json\npredictions.csv\n",
+            },
+        )
+    }
     shas["c2"] = commit(root, "c2", {"README.md": "# ridge\n"})
     git(root, "checkout", "-q", "-b", "pr-ok")
-    shas["pr-ok"] = commit(root, "smaller alpha", {
-        "params.yaml": params_yaml(0.5), "mlci.yaml": mlci_yaml("pr", "pr-section"),
-    })
+    shas["pr-ok"] = commit(
+        root,
+        "smaller alpha",
+        {
+            "params.yaml": params_yaml(0.5),
+            "mlci.yaml": mlci_yaml("pr", "pr-section"),
+        },
+    )
     git(root, "checkout", "-q", "-b", "pr-bad", "main")
     shas["pr-bad"] = commit(root, "much larger alpha", {"params.yaml": params_yaml(10.0)})
     git(root, "checkout", "-q", "main")
@@ -164,16 +180,29 @@ def build_files_project(root: Path) -> dict[str, str]:
     """
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
-    shas = {"c1": commit(root, "c1", {
-        "train.py": TRAIN_PY, "params.yaml": params_yaml(1.0),
-        "mlci.yaml": mlci_yaml("main", "main-section"), ".gitignore": ".mlci/\n",
-        "metrics.json": metrics_json(*FILE_METRICS["c1"]),
-    })}
+    shas = {
+        "c1": commit(
+            root,
+            "c1",
+            {
+                "train.py": TRAIN_PY,
+                "params.yaml": params_yaml(1.0),
+                "mlci.yaml": mlci_yaml("main", "main-section"),
+                ".gitignore": ".mlci/\n",
+                "metrics.json": metrics_json(*FILE_METRICS["c1"]),
+            },
+        )
+    }
     shas["c2"] = commit(root, "c2", {"metrics.json": metrics_json(*FILE_METRICS["c2"])})
     git(root, "checkout", "-q", "-b", "pr")
-    shas["pr"] = commit(root, "pr", {
-        "params.yaml": params_yaml(0.5), "metrics.json": metrics_json(*FILE_METRICS["pr"]),
-    })
+    shas["pr"] = commit(
+        root,
+        "pr",
+        {
+            "params.yaml": params_yaml(0.5),
+            "metrics.json": metrics_json(*FILE_METRICS["pr"]),
+        },
+    )
     git(root, "checkout", "-q", "main")
     return shas
 

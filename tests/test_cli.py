@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci import __version__, cli
+from mlci import __version__
 
 HEAVY = ("pandas", "matplotlib", "sklearn", "github", "git", "jinja2", "numpy", "scipy")
 

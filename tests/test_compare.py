@@ -22,8 +22,10 @@ def _status(c: Comparison, name: str) -> str:
 
 
 def test_better_and_worse_follow_the_direction() -> None:
-    c = _cmp({"accuracy": 0.92, "rmse": 0.4, "log_loss": 0.5, "f1": 0.7},
-             {"accuracy": 0.90, "rmse": 0.5, "log_loss": 0.4, "f1": 0.8})
+    c = _cmp(
+        {"accuracy": 0.92, "rmse": 0.4, "log_loss": 0.5, "f1": 0.7},
+        {"accuracy": 0.90, "rmse": 0.5, "log_loss": 0.4, "f1": 0.8},
+    )
     assert _status(c, "accuracy") == "better"
     assert _status(c, "rmse") == "better"  # lower is better, and it went down
     assert _status(c, "log_loss") == "worse"
@@ -51,8 +53,7 @@ def test_rel_delta_is_none_when_base_is_zero() -> None:
 
 
 def test_unchanged_within_tolerance() -> None:
-    c = _cmp({"a": 0.1 + 0.2, "b": 1e6 + 1e-4, "c": 0.5 + 1e-6},
-             {"a": 0.3, "b": 1e6, "c": 0.5})
+    c = _cmp({"a": 0.1 + 0.2, "b": 1e6 + 1e-4, "c": 0.5 + 1e-6}, {"a": 0.3, "b": 1e6, "c": 0.5})
     assert _status(c, "a") == "unchanged"  # float rounding is not a change
     assert _status(c, "b") == "unchanged"  # tolerance scales with |base|
     assert _status(c, "c") == "better"
@@ -60,11 +61,18 @@ def test_unchanged_within_tolerance() -> None:
 
 
 def test_added_removed_and_order() -> None:
-    c = _cmp({"z": 1.0, "a": 1.0, "new2": 1.0, "new1": 1.0},
-             {"z": 2.0, "a": 1.0, "gone": 3.0, "old": 4.0})
+    c = _cmp(
+        {"z": 1.0, "a": 1.0, "new2": 1.0, "new1": 1.0},
+        {"z": 2.0, "a": 1.0, "gone": 3.0, "old": 4.0},
+    )
     assert [r.name for r in c.rows] == ["a", "z", "new1", "new2", "gone", "old"]
     assert [r.status for r in c.rows] == [
-        "unchanged", "worse", "added", "added", "removed", "removed",
+        "unchanged",
+        "worse",
+        "added",
+        "added",
+        "removed",
+        "removed",
     ]
     added, removed = c.row("new1"), c.row("gone")
     assert added == Row("new1", None, 1.0, None, None, "added", True)
@@ -76,7 +84,8 @@ def test_no_baseline_rows_are_new() -> None:
     c = _cmp({"b": 1.0, "a": 2.0}, None)
     assert not c.has_baseline
     assert [(r.name, r.status, r.base, r.delta) for r in c.rows] == [
-        ("a", "new", None, None), ("b", "new", None, None),
+        ("a", "new", None, None),
+        ("b", "new", None, None),
     ]
 
 
@@ -120,12 +129,19 @@ def test_row_lookup_of_unknown_name() -> None:
 
 
 def test_params_changed_added_removed() -> None:
-    c = _cmp({"a": 1.0}, {"a": 1.0},
-             head_params={"lr": 0.01, "depth": 5, "opt": "adam", "new": 1, "flag": True},
-             base_params={"lr": 0.1, "depth": 5.0, "opt": "adam", "old": "x", "flag": 1})
+    c = _cmp(
+        {"a": 1.0},
+        {"a": 1.0},
+        head_params={"lr": 0.01, "depth": 5, "opt": "adam", "new": 1, "flag": True},
+        base_params={"lr": 0.1, "depth": 5.0, "opt": "adam", "old": "x", "flag": 1},
+    )
     assert [(p.name, p.status) for p in c.params] == [
-        ("depth", "unchanged"), ("flag", "changed"), ("lr", "changed"), ("opt", "unchanged"),
-        ("new", "added"), ("old", "removed"),
+        ("depth", "unchanged"),
+        ("flag", "changed"),
+        ("lr", "changed"),
+        ("opt", "unchanged"),
+        ("new", "added"),
+        ("old", "removed"),
     ]
     assert [p.name for p in c.changed_params()] == ["flag", "lr", "new", "old"]
     lr = c.params[2]
@@ -144,9 +160,12 @@ def test_params_not_diffed_without_both_sides() -> None:
 
 
 def test_round_trip_through_strict_json() -> None:
-    c = _cmp({"acc": 0.9, "nan": math.nan, "inf": math.inf, "new": 1.0, "r2": 0.1},
-             {"acc": 0.8, "nan": 1.0, "inf": 2.0, "gone": -math.inf, "r2": 0.0},
-             head_params={"lr": 0.1, "layers": 3}, base_params={"lr": 0.2, "opt": None})
+    c = _cmp(
+        {"acc": 0.9, "nan": math.nan, "inf": math.inf, "new": 1.0, "r2": 0.1},
+        {"acc": 0.8, "nan": 1.0, "inf": 2.0, "gone": -math.inf, "r2": 0.0},
+        head_params={"lr": 0.1, "layers": 3},
+        base_params={"lr": 0.2, "opt": None},
+    )
     text = json.dumps(c.to_dict(), allow_nan=False)
     back = Comparison.from_dict(json.loads(text))
     assert back == c
@@ -174,12 +193,45 @@ def test_round_trip_without_baseline() -> None:
         {"rows": "x"},
         {"rows": [1]},
         {"rows": [{"name": "a"}]},
-        {"rows": [{"name": "a", "base": "high", "head": 1, "delta": None, "rel_delta": None,
-                   "status": "new", "higher_is_better": True}]},
-        {"rows": [{"name": "a", "base": None, "head": 1, "delta": None, "rel_delta": None,
-                   "status": "great", "higher_is_better": True}]},
-        {"rows": [{"name": "a", "base": None, "head": True, "delta": None, "rel_delta": None,
-                   "status": "new", "higher_is_better": True}]},
+        {
+            "rows": [
+                {
+                    "name": "a",
+                    "base": "high",
+                    "head": 1,
+                    "delta": None,
+                    "rel_delta": None,
+                    "status": "new",
+                    "higher_is_better": True,
+                }
+            ]
+        },
+        {
+            "rows": [
+                {
+                    "name": "a",
+                    "base": None,
+                    "head": 1,
+                    "delta": None,
+                    "rel_delta": None,
+                    "status": "great",
+                    "higher_is_better": True,
+                }
+            ]
+        },
+        {
+            "rows": [
+                {
+                    "name": "a",
+                    "base": None,
+                    "head": True,
+                    "delta": None,
+                    "rel_delta": None,
+                    "status": "new",
+                    "higher_is_better": True,
+                }
+            ]
+        },
         {"rows": [], "has_baseline": "yes"},
         {"rows": [], "params": [{"name": "p", "base": 1, "head": 2, "status": "?"}]},
     ],

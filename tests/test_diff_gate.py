@@ -58,8 +58,12 @@ def text_rows(table: str) -> dict[str, list[str]]:
 
 def flat(metrics: dict[str, Any]) -> dict[str, float]:
     """train.py's metrics as mlci flattens them."""
-    return {"r2": metrics["r2"], "rmse": metrics["rmse"], "mae": metrics["mae"],
-            "size.test": float(metrics["size"]["test"])}
+    return {
+        "r2": metrics["r2"],
+        "rmse": metrics["rmse"],
+        "mae": metrics["mae"],
+        "size.test": float(metrics["size"]["test"]),
+    }
 
 
 # -- a PR that keeps its promises, with a retrained baseline -------------------------------
@@ -102,9 +106,17 @@ def pr_ok(tmp_path_factory: pytest.TempPathFactory, retrain_template: Template) 
         runs["end"] = projects.trainings(count)
         after = projects.snapshot(root)
     return Scenario(
-        root=root, merge_base=projects.git(root, "merge-base", "HEAD", "main"),
-        head=projects.git(root, "rev-parse", "HEAD"), train=train, diffs=[first, second],
-        md=md, js=js, gate=gate, runs_after=runs, before=before, after=after,
+        root=root,
+        merge_base=projects.git(root, "merge-base", "HEAD", "main"),
+        head=projects.git(root, "rev-parse", "HEAD"),
+        train=train,
+        diffs=[first, second],
+        md=md,
+        js=js,
+        gate=gate,
+        runs_after=runs,
+        before=before,
+        after=after,
     )
 
 
@@ -121,8 +133,8 @@ def test_the_first_diff_trains_the_baseline_once_and_the_second_reuses_it(
     mb = pr_ok.merge_base[:7]
     assert f"mlci: training baseline at {mb} (main)" in pr_ok.diffs[0][2]
     assert "training baseline" not in pr_ok.diffs[1][2]
-    assert f"mlci: baseline: trained earlier (its record reused) at {mb} (main)" in (
-        pr_ok.diffs[1][2]
+    assert (
+        f"mlci: baseline: trained earlier (its record reused) at {mb} (main)" in (pr_ok.diffs[1][2])
     )
 
 
@@ -186,8 +198,12 @@ def test_diff_json_has_the_rows_and_the_baseline_provenance(pr_ok: Scenario) -> 
     }
     assert rows["r2"]["status"] == "better" and rows["rmse"]["higher_is_better"] is False
     params = {p["name"]: p for p in doc["params"]}
-    assert params["model.alpha"] == {"name": "model.alpha", "base": 1.0, "head": 0.5,
-                                     "status": "changed"}
+    assert params["model.alpha"] == {
+        "name": "model.alpha",
+        "base": 1.0,
+        "head": 0.5,
+        "status": "changed",
+    }
 
 
 def test_an_untracked_metrics_file_at_the_base_falls_back_to_retraining(
@@ -196,7 +212,8 @@ def test_an_untracked_metrics_file_at_the_base_falls_back_to_retraining(
     provenance = json.loads(pr_ok.js[1])["baseline"]
     assert provenance["strategy"] == "retrain"
     assert provenance["tried"] == [
-        NO_NOTES, f"committed files: metrics.json is not tracked at {pr_ok.merge_base[:7]}"
+        NO_NOTES,
+        f"committed files: metrics.json is not tracked at {pr_ok.merge_base[:7]}",
     ]
 
 
@@ -221,8 +238,11 @@ def test_the_checkout_and_branches_are_left_as_they_were(pr_ok: Scenario) -> Non
 
 
 def test_gate_fails_exactly_when_a_rule_is_broken(
-    retrain_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    run_cli: RunCli, counter: Path,
+    retrain_template: Template,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+    counter: Path,
 ) -> None:
     root = on_branch(retrain_template, tmp_path, monkeypatch, "pr-bad")
     assert run_cli("train")[0] == 0
@@ -243,8 +263,11 @@ def test_gate_fails_exactly_when_a_rule_is_broken(
 
 
 def test_diff_without_a_record_or_metric_files_says_train_first(
-    retrain_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    run_cli: RunCli, counter: Path,
+    retrain_template: Template,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+    counter: Path,
 ) -> None:
     root = on_branch(retrain_template, tmp_path, monkeypatch, "pr-ok")
     code, out, err = run_cli("diff")
@@ -257,8 +280,11 @@ def test_diff_without_a_record_or_metric_files_says_train_first(
 
 
 def test_without_a_baseline_rules_are_skipped_never_passed(
-    retrain_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    run_cli: RunCli, counter: Path,
+    retrain_template: Template,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+    counter: Path,
 ) -> None:
     root = on_branch(retrain_template, tmp_path, monkeypatch, "pr-ok")
     no_retrain = projects.GATES + "baseline:\n  retrain: false\n"
@@ -350,9 +376,7 @@ def test_a_rule_on_a_metric_that_does_not_exist_fails_the_gate(
     code, out, _ = run_cli("gate")
     assert code == 1
     lines = out.splitlines()
-    assert lines[0] == (
-        "FAIL rsme: metric 'rsme' not found in metrics.json; did you mean 'rmse'?"
-    )
+    assert lines[0] == ("FAIL rsme: metric 'rsme' not found in metrics.json; did you mean 'rmse'?")
     assert lines[1].startswith("PASS r2 ")
     assert lines[2] == "1 passed, 1 failed, 0 skipped"
 
@@ -360,13 +384,20 @@ def test_a_rule_on_a_metric_that_does_not_exist_fails_the_gate(
 @pytest.mark.parametrize(
     ("bound", "expected"),
     [
-        pytest.param('max_drop: "2 %"', "gates[0].max_drop must be a number or a percentage",
-                     id="spaced-percent"),
-        pytest.param("max_drop: abc", "gates[0].max_drop must be a number or a percentage",
-                     id="not-a-number"),
+        pytest.param(
+            'max_drop: "2 %"',
+            "gates[0].max_drop must be a number or a percentage",
+            id="spaced-percent",
+        ),
+        pytest.param(
+            "max_drop: abc", "gates[0].max_drop must be a number or a percentage", id="not-a-number"
+        ),
         pytest.param("max_drop: -0.01", "gates[0].max_drop must not be negative", id="negative"),
-        pytest.param("min: 0.5\n    max: 0.2", "gates[0].min (0.5) is greater than max (0.2)",
-                     id="min-above-max"),
+        pytest.param(
+            "min: 0.5\n    max: 0.2",
+            "gates[0].min (0.5) is greater than max (0.2)",
+            id="min-above-max",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["diff", "gate"])
@@ -398,12 +429,25 @@ def test_a_missing_base_ref_says_how_to_fetch_it(files_pr: Path, run_cli: RunCli
 
 @pytest.mark.parametrize("branches", ["--single-branch", "--no-single-branch"])
 def test_a_shallow_clone_says_fetch_depth_0(
-    files_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    run_cli: RunCli, branches: str,
+    files_template: Template,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+    branches: str,
 ) -> None:
     shallow = tmp_path / "shallow"
-    git(tmp_path, "clone", "-q", "--depth", "1", branches, "--branch", "pr",
-        f"file://{files_template.path}", str(shallow))
+    git(
+        tmp_path,
+        "clone",
+        "-q",
+        "--depth",
+        "1",
+        branches,
+        "--branch",
+        "pr",
+        f"file://{files_template.path}",
+        str(shallow),
+    )
     assert git(shallow, "rev-parse", "--is-shallow-repository") == "true"
     monkeypatch.chdir(shallow)
     before = projects.snapshot(shallow)
@@ -450,8 +494,10 @@ def test_a_hint_about_the_base_names_what_diff_accepts(
     assert "baseline.ref" in line and "`mlci diff REV`" in line, line
 
 
-NO_NOTES = ("notes: no note on the merge-base or its 200 nearest first-parent ancestors "
-            "(no notes fetched from origin yet?)")
+NO_NOTES = (
+    "notes: no note on the merge-base or its 200 nearest first-parent ancestors "
+    "(no notes fetched from origin yet?)"
+)
 
 BOOM = """import sys
 for step in range(1, 26):
@@ -461,8 +507,11 @@ raise RuntimeError("main's training is broken")
 
 
 def test_a_failing_baseline_training_says_it_was_the_baseline(
-    retrain_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    run_cli: RunCli, counter: Path,
+    retrain_template: Template,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+    counter: Path,
 ) -> None:
     root = on_branch(retrain_template, tmp_path, monkeypatch, "main")
     broken = projects.mlci_yaml("main", "main-section", script="boom.py")
@@ -486,4 +535,3 @@ def test_a_failing_baseline_training_says_it_was_the_baseline(
     assert projects.snapshot(root) == before
     assert projects.run_entries(root) == []
     assert git(root, "worktree", "list").count("\n") == 0
-

@@ -11,8 +11,9 @@ from mlci.config import Bound, GateRule
 from mlci.gates import Check, RuleResult, Verdict, evaluate, format_rules
 
 
-def _one(rule: GateRule, head: dict[str, float], base: dict[str, float] | None,
-         **kw: object) -> RuleResult:
+def _one(
+    rule: GateRule, head: dict[str, float], base: dict[str, float] | None, **kw: object
+) -> RuleResult:
     verdict = evaluate([rule], head, base, **kw)  # type: ignore[arg-type]
     assert len(verdict.results) == 1
     return verdict.results[0]
@@ -66,8 +67,8 @@ def test_min_failure_reason() -> None:
     ("head", "base", "outcome"),
     [
         (0.95, 0.95, "passed"),
-        (0.96, 0.95, "passed"),   # a rise is no drop
-        (0.94, 0.95, "passed"),   # drop exactly 0.01: 0.95 - 0.94 is 0.010000000000000009
+        (0.96, 0.95, "passed"),  # a rise is no drop
+        (0.94, 0.95, "passed"),  # drop exactly 0.01: 0.95 - 0.94 is 0.010000000000000009
         (0.9399, 0.95, "failed"),
         (0.5, 0.95, "failed"),
     ],
@@ -80,8 +81,8 @@ def test_max_drop_absolute(head: float, base: float, outcome: str) -> None:
     ("head", "base", "outcome"),
     [
         (0.30, 0.30, "passed"),
-        (0.20, 0.30, "passed"),   # a drop is no rise
-        (0.31, 0.30, "passed"),   # rise exactly 0.01
+        (0.20, 0.30, "passed"),  # a drop is no rise
+        (0.31, 0.30, "passed"),  # rise exactly 0.01
         (0.3101, 0.30, "failed"),
     ],
 )
@@ -125,8 +126,11 @@ def test_percent_bound_with_zero_base() -> None:
 
 
 def test_drop_reasons() -> None:
-    fail = _one(GateRule("accuracy", max_drop=Bound(2, relative=True)),
-                {"accuracy": 0.919}, {"accuracy": 0.95})
+    fail = _one(
+        GateRule("accuracy", max_drop=Bound(2, relative=True)),
+        {"accuracy": 0.919},
+        {"accuracy": 0.95},
+    )
     assert fail.reason == "drop 0.031 > 0.019 (2% of 0.95)"
     assert fail.checks[0].limit == "2%"
     assert fail.checks[0].value == pytest.approx(0.031)
@@ -178,8 +182,12 @@ def test_absolute_bound_still_decides_when_the_relative_one_is_skipped() -> None
 
 def test_missing_metric_fails_with_file_and_did_you_mean() -> None:
     head = {"accuracy": 0.9, "f1_macro": 0.8, "roc_auc": 0.95}
-    result = _one(GateRule("acuracy", min=0.9, max_drop=Bound(0.01)), head, head,
-                  metric_files=["metrics.json", "eval.yaml"])
+    result = _one(
+        GateRule("acuracy", min=0.9, max_drop=Bound(0.01)),
+        head,
+        head,
+        metric_files=["metrics.json", "eval.yaml"],
+    )
     assert result.outcome == "failed"
     assert result.head is None
     assert "'acuracy'" in result.reason
@@ -189,8 +197,9 @@ def test_missing_metric_fails_with_file_and_did_you_mean() -> None:
 
 
 def test_missing_metric_without_close_match_lists_the_few_there_are() -> None:
-    result = _one(GateRule("latency", max=1.0), {"accuracy": 0.9, "f1": 0.8}, None,
-                  metric_files=["m.json"])
+    result = _one(
+        GateRule("latency", max=1.0), {"accuracy": 0.9, "f1": 0.8}, None, metric_files=["m.json"]
+    )
     assert result.reason == "metric 'latency' not found in m.json; it has accuracy, f1"
     many = {f"zz{i}": 1.0 for i in range(20)}
     assert _one(GateRule("latency", max=1.0), many, None).reason == (
@@ -199,11 +208,16 @@ def test_missing_metric_without_close_match_lists_the_few_there_are() -> None:
     assert "no metrics were read" in _one(GateRule("a", min=0), {}, None).reason
 
 
-@pytest.mark.parametrize(("value", "word"), [(math.nan, "NaN"), (math.inf, "infinite"),
-                                              (-math.inf, "infinite")])
+@pytest.mark.parametrize(
+    ("value", "word"), [(math.nan, "NaN"), (math.inf, "infinite"), (-math.inf, "infinite")]
+)
 def test_non_finite_head_fails(value: float, word: str) -> None:
-    result = _one(GateRule("loss", max=1.0, max_rise=Bound(0.1)), {"loss": value}, {"loss": 0.5},
-                  sources={"loss": "metrics.json"})
+    result = _one(
+        GateRule("loss", max=1.0, max_rise=Bound(0.1)),
+        {"loss": value},
+        {"loss": 0.5},
+        sources={"loss": "metrics.json"},
+    )
     assert result.outcome == "failed"
     assert result.reason == f"loss is {word} in metrics.json"
     assert all(c.outcome == "failed" for c in result.checks)
@@ -242,7 +256,10 @@ def test_verdict_counts() -> None:
     verdict = evaluate(rules, {"a": 1.0, "b": 0.0, "c": 1.0}, None)
     assert [r.outcome for r in verdict.results] == ["passed", "failed", "skipped"]
     assert (verdict.passed, verdict.blessed, verdict.failed, verdict.skipped) == (
-        False, False, 1, 1,
+        False,
+        False,
+        1,
+        1,
     )
     good = evaluate(rules[:1], {"a": 1.0}, None)
     assert good.passed and good.blessed
@@ -252,8 +269,15 @@ def test_verdict_counts() -> None:
 
 def test_verdict_round_trip_through_strict_json() -> None:
     rules = [
-        GateRule("accuracy", min=0.9, max_drop=Bound(2.5, relative=True), noise=0.95,
-                 slices=("sex",), min_slice_size=10, line=7),
+        GateRule(
+            "accuracy",
+            min=0.9,
+            max_drop=Bound(2.5, relative=True),
+            noise=0.95,
+            slices=("sex",),
+            min_slice_size=10,
+            line=7,
+        ),
         GateRule("loss", max=1.0, max_rise=Bound(0.1)),
         GateRule("missing", min=0.0),
         GateRule("f1", max_drop=Bound(0.01)),
@@ -278,12 +302,39 @@ def test_verdict_round_trip_through_strict_json() -> None:
     [
         {},
         {"results": [1]},
-        {"results": [{"metric": "a", "outcome": "won", "checks": [], "reason": "",
-                      "rule": {"metric": "a"}}]},
-        {"results": [{"metric": "a", "outcome": "passed", "checks": [], "reason": "",
-                      "rule": {"metric": "a", "max_drop": "lots%"}}]},
-        {"results": [{"metric": "a", "outcome": "passed", "reason": "", "rule": {"metric": "a"},
-                      "checks": [{"bound": "min", "limit": "1", "outcome": "x", "reason": ""}]}]},
+        {
+            "results": [
+                {
+                    "metric": "a",
+                    "outcome": "won",
+                    "checks": [],
+                    "reason": "",
+                    "rule": {"metric": "a"},
+                }
+            ]
+        },
+        {
+            "results": [
+                {
+                    "metric": "a",
+                    "outcome": "passed",
+                    "checks": [],
+                    "reason": "",
+                    "rule": {"metric": "a", "max_drop": "lots%"},
+                }
+            ]
+        },
+        {
+            "results": [
+                {
+                    "metric": "a",
+                    "outcome": "passed",
+                    "reason": "",
+                    "rule": {"metric": "a"},
+                    "checks": [{"bound": "min", "limit": "1", "outcome": "x", "reason": ""}],
+                }
+            ]
+        },
     ],
 )
 def test_verdict_from_dict_rejects_bad_documents(data: dict[str, object]) -> None:

@@ -58,13 +58,16 @@ def make_commits(repo: Path, count: int) -> list[str]:
     """count empty commits on main in one git process (fast-import), oldest first."""
     stream = []
     for i in range(count):
-        stream.append(f"commit refs/heads/main\nmark :{i + 1}\n"
-                      f"committer T <t@example.com> {1700000000 + i} +0000\ndata 2\nc\n")
+        stream.append(
+            f"commit refs/heads/main\nmark :{i + 1}\n"
+            f"committer T <t@example.com> {1700000000 + i} +0000\ndata 2\nc\n"
+        )
         if i:
             stream.append(f"from :{i}\n")
         stream.append("\n")
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input="".join(stream).encode(),
-                   check=True)
+    subprocess.run(
+        ["git", "fast-import", "--quiet"], cwd=repo, input="".join(stream).encode(), check=True
+    )
     return git(repo, "rev-list", "--reverse", "main").split()
 
 
@@ -86,12 +89,22 @@ def test_not_a_git_repo(tmp_path: Path) -> None:
 
 
 def test_no_git_binary_is_a_git_error(repo: Path) -> None:
-    script = ("from pathlib import Path\nfrom mlci.errors import GitError\n"
-              "from mlci.gitrepo import Repo\ntry:\n    Repo(Path('.'))\n"
-              "except GitError as e:\n    print(e.line())\n")
-    done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True,
-                          text=True, env={**os.environ, "PATH": str(repo / "no-bin"),
-                                          "PYTHONPATH": str(Path(__file__).parents[1])})
+    script = (
+        "from pathlib import Path\nfrom mlci.errors import GitError\n"
+        "from mlci.gitrepo import Repo\ntry:\n    Repo(Path('.'))\n"
+        "except GitError as e:\n    print(e.line())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PATH": str(repo / "no-bin"),
+            "PYTHONPATH": str(Path(__file__).parents[1]),
+        },
+    )
     assert "git is not installed" in done.stdout
     assert "Install git" in done.stdout
 
@@ -272,8 +285,11 @@ def test_checkout_never_changes(repo: Path, history: dict[str, str]) -> None:
 
 
 def worktrees(repo: Path) -> list[str]:
-    return [line for line in git(repo, "worktree", "list", "--porcelain").splitlines()
-            if line.startswith("worktree ")]
+    return [
+        line
+        for line in git(repo, "worktree", "list", "--porcelain").splitlines()
+        if line.startswith("worktree ")
+    ]
 
 
 def test_worktree_at_an_old_revision_is_removed(repo: Path, history: dict[str, str]) -> None:
@@ -316,8 +332,12 @@ def test_worktree_of_a_missing_ref(repo: Path, history: dict[str, str]) -> None:
 
 
 def snapshot(repo: Path) -> tuple[str, str, bytes, str]:
-    return (git(repo, "status", "--porcelain"), git(repo, "stash", "list"),
-            (repo / ".git" / "index").read_bytes(), git(repo, "for-each-ref"))
+    return (
+        git(repo, "status", "--porcelain"),
+        git(repo, "stash", "list"),
+        (repo / ".git" / "index").read_bytes(),
+        git(repo, "for-each-ref"),
+    )
 
 
 def test_clean_fingerprint_is_the_head_tree(repo: Path, history: dict[str, str]) -> None:
@@ -386,8 +406,12 @@ def test_note_on_a_missing_commit(repo: Path, history: dict[str, str]) -> None:
 def test_note_write_without_a_configured_identity(
     repo: Path, history: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
-                 "GIT_COMMITTER_EMAIL"):
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
         monkeypatch.delenv(name)
     monkeypatch.delenv("EMAIL", raising=False)
     git(repo, "config", "user.useConfigOnly", "true")  # no guessing from the host name
@@ -460,7 +484,8 @@ def test_two_clones_push_notes_and_both_survive(
     second.notes_push()  # rejected (fetch first), merged, pushed again
     assert "merging them and pushing again" in capsys.readouterr().err
     assert origin_notes(origin) == {
-        history["c1"]: "first on c1", history["c2"]: "second on c2",
+        history["c1"]: "first on c1",
+        history["c2"]: "second on c2",
         history["c3"]: "second on c3",
     }
     assert first.notes_fetch()

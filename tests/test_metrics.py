@@ -66,15 +66,29 @@ def test_csv_with_a_bom_and_quotes(tmp_path: Path) -> None:
 
 def test_flatten_lists_and_empty_prefix() -> None:
     assert metrics.flatten({"a": {"b": {"c": 1}}, "l": [{"x": 2}, 3]}) == {
-        "a.b.c": 1, "l.0.x": 2, "l.1": 3,
+        "a.b.c": 1,
+        "l.0.x": 2,
+        "l.1": 3,
     }
     assert metrics.flatten({"a": 1}, prefix="p") == {"p.a": 1}
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(1, 1.0), (0.5, 0.5), ("0.5", 0.5), (" 2 ", 2.0), ("inf", math.inf), ("-inf", -math.inf),
-     (True, None), (False, None), ("abc", None), (None, None), ([1], None), (10**400, math.inf)],
+    [
+        (1, 1.0),
+        (0.5, 0.5),
+        ("0.5", 0.5),
+        (" 2 ", 2.0),
+        ("inf", math.inf),
+        ("-inf", -math.inf),
+        (True, None),
+        (False, None),
+        ("abc", None),
+        (None, None),
+        ([1], None),
+        (10**400, math.inf),
+    ],
 )
 def test_to_number(value: object, expected: float | None) -> None:
     assert metrics.to_number(value) == expected
@@ -127,8 +141,12 @@ def test_two_files_merge_and_the_later_wins_with_a_warning(
     got = read_metrics(["a.json", "sub/b.yaml"], tmp_path)
     assert got.values == {"acc": 0.7, "f1": 0.4, "note": 3.0, "loss": 0.1}
     assert got.non_numeric == {}
-    assert got.sources == {"acc": "sub/b.yaml", "f1": "a.json", "note": "sub/b.yaml",
-                           "loss": "sub/b.yaml"}
+    assert got.sources == {
+        "acc": "sub/b.yaml",
+        "f1": "a.json",
+        "note": "sub/b.yaml",
+        "loss": "sub/b.yaml",
+    }
     err = capsys.readouterr().err
     assert "warning" in err and "acc, note" in err and "a.json" in err and "sub/b.yaml" in err
 
@@ -160,8 +178,7 @@ def test_dvclive_directory_with_metrics_json(tmp_path: Path) -> None:
 
 def test_dvclive_directory_with_only_tsv_files(tmp_path: Path) -> None:
     plots = "dvclive/plots/metrics"
-    write(tmp_path, f"{plots}/train/loss.tsv",
-          "timestamp\tstep\tloss\n100\t0\t0.9\n200\t1\t0.3\n")
+    write(tmp_path, f"{plots}/train/loss.tsv", "timestamp\tstep\tloss\n100\t0\t0.9\n200\t1\t0.3\n")
     write(tmp_path, f"{plots}/acc.tsv", "timestamp\tstep\tacc\n100\t0\t0.5\n200\t1\t0.75\n")
     got = read_metrics(["dvclive/"], tmp_path)
     assert got.values == {"acc": 0.75, "train.loss": 0.3}
@@ -191,13 +208,21 @@ def test_dvclive_errors_name_the_inner_file(tmp_path: Path) -> None:
 
 
 def test_params_keep_json_scalars(tmp_path: Path) -> None:
-    write(tmp_path, "params.yaml",
-          "model:\n  n_estimators: 200\n  criterion: gini\n  bootstrap: true\n"
-          "  max_depth: null\nlr: 0.01\nlayers: [64, 32]\ndate: 2024-01-31\n")
+    write(
+        tmp_path,
+        "params.yaml",
+        "model:\n  n_estimators: 200\n  criterion: gini\n  bootstrap: true\n"
+        "  max_depth: null\nlr: 0.01\nlayers: [64, 32]\ndate: 2024-01-31\n",
+    )
     got = read_params(["params.yaml"], tmp_path)
     assert got == {
-        "model.n_estimators": 200, "model.criterion": "gini", "model.bootstrap": True,
-        "model.max_depth": None, "lr": 0.01, "layers.0": 64, "layers.1": 32,
+        "model.n_estimators": 200,
+        "model.criterion": "gini",
+        "model.bootstrap": True,
+        "model.max_depth": None,
+        "lr": 0.01,
+        "layers.0": 64,
+        "layers.1": 32,
         "date": "2024-01-31",
     }
     json.dumps(got)  # the run record stores them as JSON

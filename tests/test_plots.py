@@ -37,8 +37,9 @@ METRICS = [
 ]
 
 
-def _classify(model: object, X: np.ndarray, y: np.ndarray, names: np.ndarray | None,
-              binary: bool) -> pd.DataFrame:
+def _classify(
+    model: object, X: np.ndarray, y: np.ndarray, names: np.ndarray | None, binary: bool
+) -> pd.DataFrame:
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0)
     model.fit(Xtr, ytr)  # type: ignore[attr-defined]
     proba = model.predict_proba(Xte)  # type: ignore[attr-defined]
@@ -127,8 +128,7 @@ def test_metric_bars_change_with_the_data(tmp_path: Path) -> None:
 def test_metric_bars_ignore_user_rcparams(tmp_path: Path) -> None:
     """A user's matplotlibrc (here: thick lines, a dark style) must not change the image."""
     plain = plots.metric_bars(METRICS, tmp_path / "a")
-    with matplotlib.rc_context({"lines.linewidth": 6, "axes.facecolor": "black",
-                                "font.size": 20}):
+    with matplotlib.rc_context({"lines.linewidth": 6, "axes.facecolor": "black", "font.size": 20}):
         styled = plots.metric_bars(METRICS, tmp_path / "b")
     assert plain is not None and styled is not None
     assert plain.read_bytes() == styled.read_bytes()
@@ -148,8 +148,9 @@ def test_metric_bars_largest_relative_change_first_and_limited(tmp_path: Path) -
     assert [r.name for r in ranked[:3]] == ["from_zero", "m29", "m28"]
     assert ranked[-1].name == "gone"
     few = assert_png(plots.metric_bars(rows, tmp_path / "few", limit=5), "metrics.png")
-    many = assert_png(plots.metric_bars(rows, tmp_path / "many", limit=30), "metrics.png",
-                      height=(500, 1000))
+    many = assert_png(
+        plots.metric_bars(rows, tmp_path / "many", limit=30), "metrics.png", height=(500, 1000)
+    )
     assert len(few) < len(many)
 
 
@@ -160,13 +161,12 @@ def test_confusion_matrices_string_labels_base_and_head(
     tmp_path: Path, iris: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     base, head = iris
-    first = assert_png(plots.confusion_matrices(base, head, tmp_path / "a"),
-                       "confusion_matrix.png")
-    second = assert_png(plots.confusion_matrices(base, head, tmp_path / "b"),
-                        "confusion_matrix.png")
+    first = assert_png(plots.confusion_matrices(base, head, tmp_path / "a"), "confusion_matrix.png")
+    second = assert_png(
+        plots.confusion_matrices(base, head, tmp_path / "b"), "confusion_matrix.png"
+    )
     assert first == second
-    alone = assert_png(plots.confusion_matrices(None, head, tmp_path / "c"),
-                       "confusion_matrix.png")
+    alone = assert_png(plots.confusion_matrices(None, head, tmp_path / "c"), "confusion_matrix.png")
     assert alone != first
 
 
@@ -194,10 +194,13 @@ def test_confusion_many_classes_capped_by_support(tmp_path: Path, digits: pd.Dat
     assert min(support[int(lab)] for lab in labels) >= max(
         support[c] for c in support.index if str(c) not in labels
     )
-    capped = assert_png(plots.confusion_matrices(None, digits, tmp_path / "a", max_classes=4),
-                        "confusion_matrix.png")
-    full = assert_png(plots.confusion_matrices(None, digits, tmp_path / "b"),
-                      "confusion_matrix.png")
+    capped = assert_png(
+        plots.confusion_matrices(None, digits, tmp_path / "a", max_classes=4),
+        "confusion_matrix.png",
+    )
+    full = assert_png(
+        plots.confusion_matrices(None, digits, tmp_path / "b"), "confusion_matrix.png"
+    )
     assert capped != full
 
 
@@ -276,11 +279,13 @@ def test_history_one_point(tmp_path: Path) -> None:
 def test_history_many_points_with_the_pr(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     points = [(f"{i:07x}", 50 + float(rng.normal())) for i in range(200)]
-    path = plots.history(points, "rmse", tmp_path, head=("feed123", 52.0), name="rmse",
-                         higher_is_better=False)
+    path = plots.history(
+        points, "rmse", tmp_path, head=("feed123", 52.0), name="rmse", higher_is_better=False
+    )
     first = assert_png(path, "history-rmse.png")
-    again = plots.history(points, "rmse", tmp_path / "b", head=("feed123", 52.0), name="rmse",
-                          higher_is_better=False)
+    again = plots.history(
+        points, "rmse", tmp_path / "b", head=("feed123", 52.0), name="rmse", higher_is_better=False
+    )
     assert again is not None and again.read_bytes() == first
     other = plots.history(points, "rmse", tmp_path / "c", head=("feed123", 48.0), name="rmse")
     assert other is not None and other.read_bytes() != first
@@ -295,13 +300,23 @@ def test_history_nothing_to_draw(tmp_path: Path) -> None:
 
 
 def test_slice_deltas(tmp_path: Path) -> None:
-    rows = [("sex=F", -0.04, 120, True), ("sex=M", 0.01, 130, False),
-            ("age=>60", -0.07, 25, True), ("age=<30", float("nan"), 3, False)]
-    first = assert_png(plots.slice_deltas(rows, "accuracy", tmp_path / "a"),
-                       "slices-accuracy.png", height=(200, 500))
+    rows = [
+        ("sex=F", -0.04, 120, True),
+        ("sex=M", 0.01, 130, False),
+        ("age=>60", -0.07, 25, True),
+        ("age=<30", float("nan"), 3, False),
+    ]
+    first = assert_png(
+        plots.slice_deltas(rows, "accuracy", tmp_path / "a"),
+        "slices-accuracy.png",
+        height=(200, 500),
+    )
     reordered = list(reversed(rows))
-    assert first == assert_png(plots.slice_deltas(reordered, "accuracy", tmp_path / "b"),
-                               "slices-accuracy.png", height=(200, 500))
+    assert first == assert_png(
+        plots.slice_deltas(reordered, "accuracy", tmp_path / "b"),
+        "slices-accuracy.png",
+        height=(200, 500),
+    )
     passed = [(label, d, n, False) for label, d, n, _ in rows]
     other = plots.slice_deltas(passed, "accuracy", tmp_path / "c")
     assert other is not None and other.read_bytes() != first
@@ -319,13 +334,26 @@ def test_slice_deltas_limit_and_empty(tmp_path: Path) -> None:
 
 def test_copy_user_plots(tmp_path: Path) -> None:
     root = tmp_path / "repo"
-    for rel in ("plots/loss.png", "plots/a/b.png", "plots/a-b.png", "plots/sub/curve.SVG",
-                "plots/notes.txt", "docs/readme.md"):
+    for rel in (
+        "plots/loss.png",
+        "plots/a/b.png",
+        "plots/a-b.png",
+        "plots/sub/curve.SVG",
+        "plots/notes.txt",
+        "docs/readme.md",
+    ):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(rel.encode())
     (tmp_path / "outside.png").write_bytes(b"x")
-    patterns = ["plots/**/*.png", "plots/*.png", "plots/sub/*", "missing/*.png", "docs/*",
-                "../*.png", "/etc/*.png"]
+    patterns = [
+        "plots/**/*.png",
+        "plots/*.png",
+        "plots/sub/*",
+        "missing/*.png",
+        "docs/*",
+        "../*.png",
+        "/etc/*.png",
+    ]
     out = tmp_path / "report"
     copied, warnings = plots.copy_user_plots(patterns, root, out)
     names = [p.name for p in copied]
@@ -375,8 +403,12 @@ def test_same_bytes_in_a_fresh_process(
     here = plots.metric_bars(METRICS, tmp_path / "here")
     here_cm = plots.confusion_matrices(None, pd.read_csv(csv), tmp_path / "here")
     env = {**os.environ, "PYTHONHASHSEED": "12345", "MPLBACKEND": "Agg"}
-    subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "there"), str(csv)],
-                   check=True, env=env, cwd=Path(__file__).parent.parent)
+    subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "there"), str(csv)],
+        check=True,
+        env=env,
+        cwd=Path(__file__).parent.parent,
+    )
     assert here is not None and here_cm is not None
     assert (tmp_path / "there" / "metrics.png").read_bytes() == here.read_bytes()
     assert (tmp_path / "there" / "confusion_matrix.png").read_bytes() == here_cm.read_bytes()

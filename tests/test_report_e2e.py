@@ -14,15 +14,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import GIT_ENV, commit_all, git
 
 MLCI = str(Path(sys.executable).parent / "mlci")
 
 
 def clean_environ(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "MLCI_", "RUNNER_")) and k != "CI"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "MLCI_", "RUNNER_")) and k != "CI"
+    }
     env.update(GIT_ENV, HOME=str(home), MPLBACKEND="Agg")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
@@ -33,8 +35,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Com
     """`mlci demo DIR` run once, as a user runs it, in a fresh process."""
     base = tmp_path_factory.mktemp("demo")
     target = base / "repo"
-    done = subprocess.run([MLCI, "demo", str(target)], capture_output=True, text=True,
-                          env=clean_environ(base), cwd=base, timeout=300)
+    done = subprocess.run(
+        [MLCI, "demo", str(target)],
+        capture_output=True,
+        text=True,
+        env=clean_environ(base),
+        cwd=base,
+        timeout=300,
+    )
     return target, done
 
 
@@ -79,7 +87,8 @@ def test_result_json_is_machine_readable(demo) -> None:  # type: ignore[no-untyp
     result = json.loads((target / ".mlci" / "report" / "result.json").read_text())
     assert result["verdict"] in ("passed", "failed")
     assert result["failed_gates"] == sum(
-        1 for r in result["gates"]["results"] if r["outcome"] == "failed")
+        1 for r in result["gates"]["results"] if r["outcome"] == "failed"
+    )
     assert result["baseline"]["strategy"] == "retrain"
     assert result["baseline"]["sha"] == git(target, "rev-parse", "main")
     names = {row["name"] for row in result["comparison"]["rows"]}
@@ -97,7 +106,10 @@ def test_html_is_self_contained_and_renders_in_a_browser(demo, tmp_path: Path) -
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "chromium is not installed: .ci/run installs Debian's chromium package"
     probe = tmp_path / "probe.html"
-    probe.write_text(html.replace("</body>", """<script>
+    probe.write_text(
+        html.replace(
+            "</body>",
+            """<script>
 window.addEventListener('load', () => {
   const imgs = [...document.images];
   const out = document.createElement('pre'); out.id = 'probe';
@@ -107,20 +119,38 @@ window.addEventListener('load', () => {
     rows: document.querySelectorAll('table tr').length});
   document.body.appendChild(out);
 });
-</script></body>"""))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", probe.as_uri()], capture_output=True,
-                         text=True, timeout=120)
+</script></body>""",
+        )
+    )
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout)
     assert found, dom.stderr[-2000:]
     seen = json.loads(found.group(1).replace("&quot;", '"'))
     assert seen["images"] >= 3 and seen["loaded"] == seen["images"]
     assert seen["tables"] >= 2 and seen["rows"] >= 8
     shot = tmp_path / "report.png"
-    subprocess.run([chromium, *flags, "--window-size=1000,2400", f"--screenshot={shot}",
-                    probe.as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        [chromium, *flags, "--window-size=1000,2400", f"--screenshot={shot}", probe.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -159,7 +189,8 @@ def project(repo: Path, *, extra: str = "", columns: str = "y_true,y_pred") -> N
     (repo / "mlci.yaml").write_text(
         f"train:\n  command: [{json.dumps(sys.executable)}, train.py, {json.dumps(columns)}]\n"
         "  metrics: metrics.json\n  predictions: predictions.csv\n"
-        "gates:\n  - metric: accuracy\n    max_drop: 0.05\n" + extra)
+        "gates:\n  - metric: accuracy\n    max_drop: 0.05\n" + extra
+    )
     commit_all(repo, "main")
     git(repo, "switch", "-q", "-c", "pr")
     (repo / "c.txt").write_text("0.05")
@@ -177,9 +208,10 @@ def test_dry_run_on_a_project_writes_everything(repo: Path, run_cli) -> None:  #
     verdict = json.loads((repo / "rep" / "result.json").read_text())["verdict"]
     assert code == (0 if verdict == "passed" else 1)
     # `mlci report` renders the same from the last comparison
-    code2, out2, _ = run_cli("report", "--out", "again")
+    code2, _, _ = run_cli("report", "--out", "again")
     assert code2 == code and (repo / "again" / "report.md").read_text() == (
-        repo / "rep" / "report.md").read_text().replace("rep/", "again/")
+        repo / "rep" / "report.md"
+    ).read_text().replace("rep/", "again/")
 
 
 def test_run_outside_ci_is_a_dry_run_and_says_so(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -214,8 +246,11 @@ def test_report_name_that_would_break_the_marker(repo: Path, run_cli) -> None:  
 
 def test_user_plot_glob_that_matches_nothing_warns(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     project(repo)
-    text = (repo / "mlci.yaml").read_text().replace(
-        "  predictions:", "  plots: ['figures/*.png']\n  predictions:")
+    text = (
+        (repo / "mlci.yaml")
+        .read_text()
+        .replace("  predictions:", "  plots: ['figures/*.png']\n  predictions:")
+    )
     (repo / "mlci.yaml").write_text(text)
     code, _, err = run_cli("run", "--dry-run", "--base", "main")
     assert code in (0, 1)

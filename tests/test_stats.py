@@ -35,13 +35,15 @@ def _digits_run(family: str, seed: int) -> pd.DataFrame:
         "bayes": GaussianNB,
     }[family]()
     model.fit(x_train, y_train)
-    frame = pd.DataFrame({"id": np.arange(len(y_test)), "y_true": y_test,
-                          "y_pred": model.predict(x_test)})
+    frame = pd.DataFrame(
+        {"id": np.arange(len(y_test)), "y_true": y_test, "y_pred": model.predict(x_test)}
+    )
     for i, cls in enumerate(model.classes_):
         frame[f"score_{cls}"] = model.predict_proba(x_test)[:, i]
     ink = x_test.sum(axis=1)
-    frame["ink"] = pd.qcut(pd.Series(ink).rank(method="first"), 5,
-                           labels=["q1", "q2", "q3", "q4", "q5"]).astype(str)
+    frame["ink"] = pd.qcut(
+        pd.Series(ink).rank(method="first"), 5, labels=["q1", "q2", "q3", "q4", "q5"]
+    ).astype(str)
     return frame
 
 
@@ -50,12 +52,20 @@ def _binary_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
     x, y = load_breast_cancer(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=200, random_state=0)
     runs = []
-    for model in (make_pipeline(StandardScaler(), LogisticRegression()),
-                  RandomForestClassifier(15, random_state=0)):
+    for model in (
+        make_pipeline(StandardScaler(), LogisticRegression()),
+        RandomForestClassifier(15, random_state=0),
+    ):
         model.fit(x_train, y_train)
-        runs.append(pd.DataFrame({"y_true": np.where(y_test, "benign", "malignant"),
-                                  "y_pred": np.where(model.predict(x_test), "benign", "malignant"),
-                                  "y_score": model.predict_proba(x_test)[:, 0]}))
+        runs.append(
+            pd.DataFrame(
+                {
+                    "y_true": np.where(y_test, "benign", "malignant"),
+                    "y_pred": np.where(model.predict(x_test), "benign", "malignant"),
+                    "y_score": model.predict_proba(x_test)[:, 0],
+                }
+            )
+        )
     return runs[0], runs[1]
 
 
@@ -141,8 +151,12 @@ def test_seed_only_fits_are_within_noise_where_a_fixed_drop_fails() -> None:
 
 def test_a_far_weaker_model_is_significantly_worse() -> None:
     base, head = _digits_run("forest", 0), _digits_run("bayes", 0)
-    for metric, higher_is_better in (("accuracy", True), ("f1_macro", True),
-                                     ("log_loss", False), ("roc_auc", True)):
+    for metric, higher_is_better in (
+        ("accuracy", True),
+        ("f1_macro", True),
+        ("log_loss", False),
+        ("roc_auc", True),
+    ):
         result = stats.paired_test(metric, base, head, resamples=500)
         assert result.worse(higher_is_better), metric
         assert not result.worse(not higher_is_better), metric
@@ -165,8 +179,10 @@ def _seven_losses_one_gain() -> tuple[pd.DataFrame, pd.DataFrame]:
     base_pred, head_pred = truth.copy(), truth.copy()
     base_pred[0] = 1  # the one gain: base wrong, head right
     head_pred[1:8] = 1  # seven losses: base right, head wrong
-    return (pd.DataFrame({"y_true": truth, "y_pred": base_pred}),
-            pd.DataFrame({"y_true": truth, "y_pred": head_pred}))
+    return (
+        pd.DataFrame({"y_true": truth, "y_pred": base_pred}),
+        pd.DataFrame({"y_true": truth, "y_pred": head_pred}),
+    )
 
 
 def test_seven_losses_one_gain_is_not_significant_but_fools_the_bootstrap() -> None:
@@ -187,11 +203,13 @@ def test_mcnemar_interval_agrees_with_its_p_value(confidence: float) -> None:
         for gains in range(0, 21):
             base_pred, head_pred = truth.copy(), truth.copy()
             base_pred[:gains] = 1
-            head_pred[gains:gains + losses] = 1
-            result = stats.paired_test("accuracy", pd.DataFrame({"y_true": truth, "y_pred":
-                                       base_pred}), pd.DataFrame({"y_true": truth,
-                                                                  "y_pred": head_pred}),
-                                       confidence=confidence)
+            head_pred[gains : gains + losses] = 1
+            result = stats.paired_test(
+                "accuracy",
+                pd.DataFrame({"y_true": truth, "y_pred": base_pred}),
+                pd.DataFrame({"y_true": truth, "y_pred": head_pred}),
+                confidence=confidence,
+            )
             assert result.delta == pytest.approx((gains - losses) / 500)
             assert result.low <= result.delta <= result.high
             assert result.significant() == (result.p_value < 1 - confidence), (losses, gains)
@@ -205,13 +223,15 @@ def _errors(n: int, shift: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame
     truth = rng.normal(size=n)
     err_b = rng.normal(size=n)
     err_h = err_b + rng.normal(scale=0.5, size=n) + shift * np.sign(err_b)
-    return (pd.DataFrame({"y_true": truth, "y_pred": truth + err_b}),
-            pd.DataFrame({"y_true": truth, "y_pred": truth + err_h}))
+    return (
+        pd.DataFrame({"y_true": truth, "y_pred": truth + err_b}),
+        pd.DataFrame({"y_true": truth, "y_pred": truth + err_h}),
+    )
 
 
 def test_bootstrap_interval_matches_normal_theory_for_mae() -> None:
     base, head = _errors(4000, shift=0.05, seed=1)
-    diff = (np.abs(head["y_pred"] - head["y_true"]) - np.abs(base["y_pred"] - base["y_true"]))
+    diff = np.abs(head["y_pred"] - head["y_true"]) - np.abs(base["y_pred"] - base["y_true"])
     half = 1.959964 * diff.std(ddof=0) / math.sqrt(len(diff))
     result = stats.paired_test("mae", base, head)
     assert result.delta == pytest.approx(diff.mean())
@@ -266,11 +286,22 @@ def test_paired_test_rejects_bad_arguments() -> None:
 
 
 def test_describe_formats() -> None:
-    pp = stats.Paired("accuracy", 500, 0.9, 0.868, -0.032, -0.049, -0.016, 0.001, 0.95,
-                      "mcnemar-exact")
+    pp = stats.Paired(
+        "accuracy", 500, 0.9, 0.868, -0.032, -0.049, -0.016, 0.001, 0.95, "mcnemar-exact"
+    )
     assert pp.describe(True, True) == "significant: -3.2 pp [-4.9, -1.6], worse"
-    plain = stats.Paired("rmse", 500, 3.0, 2.9876543, -0.0123457, -0.0234567, 0.00056789,
-                         0.2, 0.95, "paired-bootstrap")
+    plain = stats.Paired(
+        "rmse",
+        500,
+        3.0,
+        2.9876543,
+        -0.0123457,
+        -0.0234567,
+        0.00056789,
+        0.2,
+        0.95,
+        "paired-bootstrap",
+    )
     assert plain.describe(False, False) == "within noise: -0.01235 [-0.02346, +0.0005679]"
     better = stats.Paired("rmse", 500, 3.0, 2.5, -0.5, -0.7, -0.3, 0.001, 0.95, "x")
     assert better.describe(False, False).endswith(", better") and not better.worse(False)
@@ -282,8 +313,7 @@ def test_describe_formats() -> None:
 def test_align_by_id_undoes_a_shuffle() -> None:
     base = _digits_run("forest", 0)
     head = _digits_run("forest", 1).sample(frac=1.0, random_state=0)
-    aligned_base, aligned_head = stats.align(base, head, base_name="base.csv",
-                                             head_name="head.csv")
+    aligned_base, aligned_head = stats.align(base, head, base_name="base.csv", head_name="head.csv")
     assert list(aligned_base["id"]) == list(aligned_head["id"]) == list(head["id"])
     assert (aligned_base["y_true"] == aligned_head["y_true"]).all()
     unshuffled = stats.paired_test("accuracy", base, _digits_run("forest", 1))
@@ -293,8 +323,12 @@ def test_align_by_id_undoes_a_shuffle() -> None:
 def test_align_by_order_needs_equal_lengths() -> None:
     base, head = _seven_losses_one_gain()
     with pytest.raises(MetricsError) as caught:
-        stats.align(base, head.iloc[:480], base_name="runs/a/predictions.csv",
-                    head_name="runs/b/predictions.csv")
+        stats.align(
+            base,
+            head.iloc[:480],
+            base_name="runs/a/predictions.csv",
+            head_name="runs/b/predictions.csv",
+        )
     line = caught.value.line()
     assert "500 rows in runs/a/predictions.csv" in line and "480 in runs/b/predictions.csv" in line
     assert "`id` column" in line and "same test set" in line
@@ -375,15 +409,17 @@ def test_a_larger_slice_regression_is_significant_after_holm() -> None:
 
 def test_slice_table_without_noise_and_small_slices() -> None:
     base, head = _hidden_regression(losses=7)
-    table = stats.slice_table("log_loss", base, head, ["ink", "y_true"], min_size=60,
-                              higher_is_better=False)
+    table = stats.slice_table(
+        "log_loss", base, head, ["ink", "y_true"], min_size=60, higher_is_better=False
+    )
     assert len(table) == 15
     assert all(r.paired is None and r.adjusted_p is None for r in table)
     assert {r.gated for r in table if r.column == "y_true"} == {False}
     deltas = [r.delta for r in table]
     assert deltas == sorted(deltas, reverse=True)  # lower is better: largest rise first
-    gated = stats.slice_table("f1_macro", base, head, ["ink", "y_true"], min_size=60,
-                              confidence=0.9, resamples=300)
+    gated = stats.slice_table(
+        "f1_macro", base, head, ["ink", "y_true"], min_size=60, confidence=0.9, resamples=300
+    )
     assert sum(r.paired is not None for r in gated) == 5
 
 

@@ -32,7 +32,10 @@ def py(code: str) -> list[str]:
 
 def run(argv: list[str], tmp_path: Path, **kwargs: object) -> float:
     options: dict[str, object] = {
-        "cwd": tmp_path, "env": {}, "timeout": 60.0, "log_path": tmp_path / "out" / "train.log",
+        "cwd": tmp_path,
+        "env": {},
+        "timeout": 60.0,
+        "log_path": tmp_path / "out" / "train.log",
     }
     options.update(kwargs)
     return run_command(argv, **options)  # type: ignore[arg-type]
@@ -284,8 +287,13 @@ def test_format_elapsed(seconds: float, text: str) -> None:
 # -- run_sklearn ------------------------------------------------------------------------------
 
 CLASSIFICATION = {
-    "accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
-    "roc_auc", "log_loss",
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+    "roc_auc",
+    "log_loss",
 }
 
 
@@ -327,7 +335,9 @@ def test_iris_multiclass_writes_scores_per_class(tmp_path: Path) -> None:
 
 def test_breast_cancer_binary_has_y_score_and_roc_auc(tmp_path: Path) -> None:
     result, out = train(
-        tmp_path, "breast_cancer", "sklearn.ensemble.RandomForestClassifier",
+        tmp_path,
+        "breast_cancer",
+        "sklearn.ensemble.RandomForestClassifier",
         params={"n_estimators": 10},
     )
     assert 0.5 < result.metrics["roc_auc"] <= 1
@@ -370,8 +380,9 @@ def test_an_explicit_random_state_wins_over_the_seed(tmp_path: Path) -> None:
 
 
 def test_fit_warnings_go_to_the_log(tmp_path: Path) -> None:
-    _, out = train(tmp_path, "iris", "sklearn.linear_model.LogisticRegression",
-                   params={"max_iter": 1})
+    _, out = train(
+        tmp_path, "iris", "sklearn.linear_model.LogisticRegression", params={"max_iter": 1}
+    )
     assert "ConvergenceWarning" in (out / "train.log").read_text()
 
 

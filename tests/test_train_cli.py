@@ -69,7 +69,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, template: Template) -> Tra
         mp.setenv("COUNTER_FILE", str(base / "trainings.jsonl"))
         code, out, err = projects.run_captured("train")
     return Trained(
-        root=root, code=code, out=out, err=err,
+        root=root,
+        code=code,
+        out=out,
+        err=err,
         sha=projects.git(root, "rev-parse", "HEAD"),
         tree=projects.git(root, "rev-parse", "HEAD^{tree}"),
         runs=projects.trainings(base / "trainings.jsonl"),
@@ -83,7 +86,9 @@ def test_train_exits_0_and_prints_the_metrics_on_stdout(trained: Trained) -> Non
     assert trained.code == 0, trained.err
     metrics = trained.runs[0]["metrics"]
     expected = {
-        "mae": metrics["mae"], "r2": metrics["r2"], "rmse": metrics["rmse"],
+        "mae": metrics["mae"],
+        "r2": metrics["r2"],
+        "rmse": metrics["rmse"],
         "size.test": float(metrics["size"]["test"]),
     }
     rows = [line.split() for line in trained.out.splitlines()]
@@ -101,7 +106,9 @@ def test_metrics_json_is_flat_floats_as_the_script_wrote_them(trained: Trained) 
     written = json.loads((trained.root / "metrics.json").read_text())
     metrics = trained.record("metrics.json")
     assert metrics == {
-        "r2": written["r2"], "rmse": written["rmse"], "mae": written["mae"],
+        "r2": written["r2"],
+        "rmse": written["rmse"],
+        "mae": written["mae"],
         "size.test": float(written["size"]["test"]),
     }
     assert all(type(v) is float for v in metrics.values())
@@ -143,16 +150,28 @@ def test_the_command_ran_once_in_the_checkout_with_train_env(trained: Trained) -
     ("dataset", "model", "metrics", "params"),
     [
         (
-            "iris", "sklearn.linear_model.LogisticRegression",
-            {"accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
-             "roc_auc", "log_loss"},
+            "iris",
+            "sklearn.linear_model.LogisticRegression",
+            {
+                "accuracy",
+                "balanced_accuracy",
+                "f1_macro",
+                "precision_macro",
+                "recall_macro",
+                "roc_auc",
+                "log_loss",
+            },
             {"max_iter": 500},
         ),
         ("diabetes", "sklearn.linear_model.Ridge", {"rmse", "mae", "r2"}, {"alpha": 0.5}),
     ],
 )
 def test_builtin_pipeline_writes_model_and_predictions(
-    repo: Path, run_cli: RunCli, dataset: str, model: str, metrics: set[str],
+    repo: Path,
+    run_cli: RunCli,
+    dataset: str,
+    model: str,
+    metrics: set[str],
     params: dict[str, object],
 ) -> None:
     (repo / "mlci.yaml").write_text(
@@ -166,8 +185,14 @@ def test_builtin_pipeline_writes_model_and_predictions(
     assert code == 0, err
     run_dir = repo / ".mlci" / "runs" / sha
     names = {p.name for p in run_dir.iterdir()}
-    assert {"metrics.json", "params.json", "record.json", "train.log", "predictions.csv",
-            "model.pkl"} <= names
+    assert {
+        "metrics.json",
+        "params.json",
+        "record.json",
+        "train.log",
+        "predictions.csv",
+        "model.pkl",
+    } <= names
     values = json.loads((run_dir / "metrics.json").read_text())
     assert set(values) == metrics
     assert {line.split()[0] for line in out.splitlines()} == metrics
@@ -206,8 +231,9 @@ def tree_of_working_files(root: Path) -> str:
     shutil.copyfile(root / ".git" / "index", index)
     env = {**os.environ, "GIT_INDEX_FILE": str(index)}
     subprocess.run(["git", "add", "-u"], cwd=root, env=env, check=True)
-    done = subprocess.run(["git", "write-tree"], cwd=root, env=env, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "write-tree"], cwd=root, env=env, check=True, capture_output=True, text=True
+    )
     return done.stdout.strip()
 
 
@@ -221,7 +247,8 @@ SKLEARN = "sklearn.linear_model.LogisticRegression"
     [
         pytest.param(
             "train:\n  command: [python, train.py\n  metrics: m.json\n",
-            ["YAML syntax error", "(mlci.yaml:3)", "Fix the YAML syntax"], id="yaml-syntax",
+            ["YAML syntax error", "(mlci.yaml:3)", "Fix the YAML syntax"],
+            id="yaml-syntax",
         ),
         pytest.param(
             "train:\n  comand: python train.py\n  metrics: m.json\n",
@@ -230,7 +257,8 @@ SKLEARN = "sklearn.linear_model.LogisticRegression"
         ),
         pytest.param(
             "train:\n  command: python train.py\n  metrics: m.json\n  timeout: soon\n",
-            ["train.timeout must be a number, got str 'soon'", "(mlci.yaml:4)"], id="wrong-type",
+            ["train.timeout must be a number, got str 'soon'", "(mlci.yaml:4)"],
+            id="wrong-type",
         ),
         pytest.param(
             "gates:\n  - metric: r2\n    min: 0.1\n",
@@ -245,13 +273,17 @@ SKLEARN = "sklearn.linear_model.LogisticRegression"
         ),
         pytest.param(
             f"train:\n  sklearn:\n    dataset: iriss\n    model: {SKLEARN}\n",
-            ["train.sklearn.dataset is not a dataset scikit-learn ships: 'iriss'",
-             "(mlci.yaml:3)", "Did you mean iris?"],
+            [
+                "train.sklearn.dataset is not a dataset scikit-learn ships: 'iriss'",
+                "(mlci.yaml:3)",
+                "Did you mean iris?",
+            ],
             id="unknown-dataset",
         ),
         pytest.param(
             "train:\n  command: python train.py\n",
-            ["train needs 'metrics'", "(mlci.yaml:", "Add train.metrics"], id="no-metrics-key",
+            ["train needs 'metrics'", "(mlci.yaml:", "Add train.metrics"],
+            id="no-metrics-key",
         ),
     ],
 )
@@ -343,9 +375,7 @@ def test_a_command_that_does_not_exist_is_exit_3(repo: Path, run_cli: RunCli) ->
     assert_nothing_changed(repo, before)
 
 
-def test_a_failing_command_is_exit_3_with_the_tail_of_its_log(
-    repo: Path, run_cli: RunCli
-) -> None:
+def test_a_failing_command_is_exit_3_with_the_tail_of_its_log(repo: Path, run_cli: RunCli) -> None:
     command_project(repo, FAILING, [PY, "train.py"])
     before = projects.snapshot(repo)
     code, _, err = run_cli("train")
@@ -417,8 +447,9 @@ def test_outside_a_git_repository_is_exit_3(
 
 
 def test_a_repository_without_commits_is_exit_3(repo: Path, run_cli: RunCli) -> None:
-    (repo / "mlci.yaml").write_text(f"train:\n  command: {json.dumps([PY, '-c', 'pass'])}\n"
-                                    "  metrics: m.json\n")
+    (repo / "mlci.yaml").write_text(
+        f"train:\n  command: {json.dumps([PY, '-c', 'pass'])}\n  metrics: m.json\n"
+    )
     code, _, err = run_cli("train")
     assert code == 3
     [line] = projects.error_lines(err)
