@@ -57,7 +57,9 @@ def _global(
 
 @app.command()
 def train(config: ConfigOpt = None) -> int:
-    """Train the model as the checkout is now and write its run record (.mlci/runs/<sha>/)."""
+    """Train the model as the checkout is now.
+
+    Writes the run record .mlci/runs/<HEAD sha>/ and prints the metrics."""
     from mlci import pipeline, workspace
 
     ws = workspace.open_workspace(config)
@@ -83,7 +85,10 @@ def diff(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     config: ConfigOpt = None,
 ) -> int:
-    """Compare HEAD's metrics (and params) with the baseline at the base revision."""
+    """Compare HEAD's metrics and params with the base branch.
+
+    HEAD's run record (or the metric files in the working tree) against the baseline at
+    REV: a git note, the committed metric files, or a retraining at the merge-base."""
     from mlci import pipeline, workspace
 
     ws = workspace.open_workspace(config)
@@ -102,7 +107,9 @@ def diff(
 
 @app.command()
 def gate(config: ConfigOpt = None) -> int:
-    """Evaluate the rules of mlci.yaml on the last comparison; the exit code is the verdict."""
+    """Apply the rules to the last comparison; exit 1 if one fails.
+
+    Uses what `mlci diff` or `mlci run` compared last, with the rules of mlci.yaml now."""
     from mlci import gates, pipeline, workspace
 
     ws = workspace.open_workspace(config)
@@ -129,21 +136,28 @@ BaseOpt = Annotated[
 ]
 
 
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="No GitHub API call and no push; write the report.")
+]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict-publish", help="Exit 3 when publishing to GitHub fails.")
+]
+
+
 @app.command("run")
 def run_command(
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Everything but the network; write the report.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     base: BaseOpt = None,
     config: ConfigOpt = None,
     out: OutOpt = None,
-    strict_publish: Annotated[
-        bool, typer.Option("--strict-publish", help="Exit 3 when publishing fails.")
-    ] = False,
+    strict_publish: StrictOpt = False,
     name: NameOpt = None,
 ) -> int:
-    """The whole loop for where it runs: on a PR train, compare, gate, report and publish;
-    on a push to the base branch train and record; else (or with --dry-run) a dry run."""
+    """Train, compare, gate, report: the whole loop for where it runs.
+
+    On a pull_request job: publish the comment, check run and status. On a push to the
+    base branch: record the metrics as a git note and push it. Anywhere else, or with
+    --dry-run: everything but the network, written to the report directory."""
     from mlci import pipeline, workspace
 
     ctx = _context()
@@ -157,18 +171,15 @@ def run_command(
 
 @app.command()
 def publish(
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Write the step outputs and summary only.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     config: ConfigOpt = None,
     out: OutOpt = None,
-    strict_publish: Annotated[
-        bool, typer.Option("--strict-publish", help="Exit 3 when publishing fails.")
-    ] = False,
+    strict_publish: StrictOpt = False,
     name: NameOpt = None,
 ) -> int:
-    """Post the last rendered report where the context says: on a PR, the sticky comment,
-    the check run and the status; the exit code is the report's verdict."""
+    """Post the last rendered report on the pull request.
+
+    The sticky comment, the check run and the status; the exit code is the verdict."""
     from mlci import pipeline, workspace
 
     ctx = _context()
@@ -189,7 +200,9 @@ def _context() -> CIContext:
 
 @app.command()
 def report(config: ConfigOpt = None, out: OutOpt = None, name: NameOpt = None) -> int:
-    """Render report.md, report.html, result.json and plots from the last comparison."""
+    """Render the report of the last comparison.
+
+    report.md (the PR comment), report.html, result.json and plots."""
     from mlci import pipeline, workspace
 
     ws = workspace.open_workspace(config, report_name=name)
@@ -206,8 +219,10 @@ def record(
     remote: Annotated[str, typer.Option("--remote", help="The remote to push to.")] = "origin",
     config: ConfigOpt = None,
 ) -> int:
-    """On the base branch: store this commit's run record as a git note (trains first if
-    HEAD has no record), so pull requests compare against it without retraining."""
+    """Store this commit's metrics as a git note (on the base branch).
+
+    Trains first when HEAD has no run record; pull requests then compare against the
+    note without retraining the base branch."""
     from mlci import notes, workspace
 
     ws = workspace.open_workspace(config)
@@ -228,7 +243,9 @@ def history(
     ] = None,
     config: ConfigOpt = None,
 ) -> int:
-    """Metrics along the base branch from the notes, oldest first, as a table or JSON."""
+    """Show the metrics along the base branch, from the notes.
+
+    Oldest first, as a table or JSON; --plot draws the trend of one metric."""
     from mlci import pipeline, workspace
 
     ws = workspace.open_workspace(config)
@@ -248,7 +265,10 @@ def demo(
         typer.Argument(help="Where to make the demo repository (default: a new temp dir)."),
     ] = None,
 ) -> int:
-    """Make a throwaway example repo with a main and a PR branch, and run the loop on it."""
+    """Run the whole loop on a throwaway example repository.
+
+    Copies the bundled example, commits it on main, makes a PR branch that changes the
+    model, and runs `mlci run --dry-run` on it."""
     from mlci import demo as demos
 
     result = demos.run(directory)
@@ -265,7 +285,10 @@ IGNORE_WORDS = {
 
 @app.command()
 def init() -> int:
-    """Write a starter mlci.yaml and .github/workflows/mlci.yml; never overwrites a file."""
+    """Write a starter mlci.yaml and GitHub workflow.
+
+    Writes mlci.yaml and .github/workflows/mlci.yml (never overwriting) and adds .mlci/
+    to .gitignore."""
     from mlci import gitrepo, scaffold
     from mlci.resources import templates_dir
 
