@@ -103,6 +103,28 @@ def from_env(environ: Mapping[str, str] | None = None) -> CIContext:
     )
 
 
+def repository_of(url: str) -> str | None:
+    """owner/name from a hosted remote URL (https, ssh or scp-like); None for a local path."""
+    if not re.match(r"(https?|ssh|git)://|[\w.-]+@[\w.-]+:", url.strip()):
+        return None
+    match = re.search(r"[:/]([^/:\s]+)/([^/\s]+?)(?:\.git)?/?$", url.strip())
+    return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def check_repository(ctx: CIContext, remote_url: str | None) -> None:
+    """Refuse to publish to a repository that is not the one checked out (a wrong
+    GITHUB_REPOSITORY would put the report on someone else's pull request)."""
+    if ctx.repository is None or remote_url is None:
+        return
+    remote = repository_of(remote_url)
+    if remote is not None and remote.lower() != ctx.repository.lower():
+        raise UsageError(
+            f"GITHUB_REPOSITORY is {ctx.repository}, but the checkout's origin is {remote}",
+            where="GITHUB_REPOSITORY",
+            hint="run mlci in the checkout of the repository the workflow runs for",
+        )
+
+
 def local() -> CIContext:
     """A laptop: no event, no token, everything is a dry run."""
     return CIContext(provider="local")

@@ -380,6 +380,10 @@ def run(
 ) -> RunResult:
     """`mlci run`: the loop for where it runs (a PR, a push to the base branch, or a dry run)."""
     mode = "dry-run" if dry_run else ctx.mode
+    if mode in ("pr", "push"):
+        from mlci import ci
+
+        ci.check_repository(ctx, ws.repo.remote_url())
     if mode == "push":
         return record_push(ws, ctx, out)
     if mode == "dry-run" and not dry_run:

@@ -318,3 +318,29 @@ def test_append_summary_unwritable(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as e:
         ci.append_summary(ctx, "x")
     assert e.value.where == "GITHUB_STEP_SUMMARY"
+
+
+@pytest.mark.parametrize(
+    ("url", "repository"),
+    [
+        ("https://github.com/octo/model.git", "octo/model"),
+        ("git@github.com:octo/model.git", "octo/model"),
+        ("https://x-access-token:t0k3n@github.com/octo/model", "octo/model"),
+        ("ssh://git@ghe.example.com:22/octo/model.git", "octo/model"),
+        ("/tmp/origin.git", None),
+        ("file:///tmp/origin.git", None),
+    ],
+)
+def test_repository_of_a_remote(url: str, repository: str | None) -> None:
+    assert ci.repository_of(url) == repository
+
+
+def test_a_repository_that_does_not_match_the_remote_is_refused() -> None:
+    ctx = ci.CIContext(provider="github", event="pull_request", repository="octo/model")
+    ci.check_repository(ctx, "https://github.com/OCTO/model.git")  # case does not matter
+    ci.check_repository(ctx, "/tmp/origin.git")  # a local remote names no repository
+    with pytest.raises(UsageError) as info:
+        ci.check_repository(ctx, "git@github.com:someone/else.git")
+    line = info.value.line()
+    assert "GITHUB_REPOSITORY is octo/model, but the checkout's origin is someone/else" in line
+    assert info.value.exit_code == 2
