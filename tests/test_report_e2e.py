@@ -264,3 +264,26 @@ def test_predictions_that_do_not_fit(repo: Path, run_cli) -> None:  # type: igno
     assert code == 3
     assert "lack the columns y_true, y_pred (columns: label, guess)" in err
     assert "Expected y_true, y_pred" in err
+
+
+def test_gate_after_a_run_imports_nothing_heavy(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """DESIGN: `mlci gate` starts fast: none of pandas, matplotlib, sklearn, github."""
+    project(repo)
+    code, _, _ = run_cli("run", "--dry-run", "--base", "main")
+    probe = (
+        "import sys, json\n"
+        "from mlci import cli\n"
+        "rc = cli.run(['-q', 'gate'])\n"
+        "heavy = ('pandas', 'matplotlib', 'sklearn', 'github')\n"
+        "print(json.dumps([rc, [m for m in heavy if m in sys.modules]]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=clean_environ(repo.parent),
+        check=True,
+    )
+    rc, heavy = json.loads(done.stdout.strip().splitlines()[-1])
+    assert rc == code and heavy == []
