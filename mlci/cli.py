@@ -158,13 +158,11 @@ def run_command(
     On a pull_request job: publish the comment, check run and status. On a push to the
     base branch: record the metrics as a git note and push it. Anywhere else, or with
     --dry-run: everything but the network, written to the report directory."""
-    from mlci import pipeline, workspace
+    from mlci import jobs, workspace
 
     ctx = _context()
     ws = workspace.open_workspace(config, report_name=name)
-    outcome = pipeline.run(
-        ws, ctx, dry_run=dry_run, base=base, out=out, strict_publish=strict_publish
-    )
+    outcome = jobs.run(ws, ctx, dry_run=dry_run, base=base, out=out, strict_publish=strict_publish)
     output.result(outcome.text)
     return outcome.exit_code
 
@@ -180,11 +178,11 @@ def publish(
     """Post the last rendered report on the pull request.
 
     The sticky comment, the check run and the status; the exit code is the verdict."""
-    from mlci import pipeline, workspace
+    from mlci import jobs, workspace
 
     ctx = _context()
     ws = workspace.open_workspace(config, report_name=name)
-    return pipeline.publish_last(ws, ctx, out, dry_run=dry_run, strict=strict_publish)
+    return jobs.publish_last(ws, ctx, out, dry_run=dry_run, strict=strict_publish)
 
 
 def _context() -> CIContext:

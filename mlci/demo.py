@@ -63,7 +63,7 @@ def make_repo(target: Path | None) -> Path:
 
 
 def run(target: Path | None) -> DemoResult:
-    from mlci import ci, pipeline, workspace
+    from mlci import ci, jobs, workspace
 
     repo = make_repo(target)
     output.info(f"mlci: demo repository at {repo} (main, and the PR branch {PR_BRANCH})")
@@ -72,7 +72,7 @@ def run(target: Path | None) -> DemoResult:
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
     try:
         ws = workspace.open_workspace(cwd=repo)
-        result = pipeline.run(ws, ci.local(), dry_run=True, base="main", out=None)
+        result = jobs.run(ws, ci.local(), dry_run=True, base="main", out=None)
     finally:
         os.environ["PATH"] = path
     verdict = "passed" if result.exit_code == 0 else "failed"
