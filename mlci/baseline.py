@@ -163,7 +163,7 @@ def from_files(ctx: Context) -> Baseline | str:
     info = {
         "trained_by": "committed-files",
         "metric_files": list(train.metrics),
-        "metric_sources": sources,
+        **records.sources_info(sources, list(train.metrics)),
         "dirty": False,
     }
     rec = RunRecord(sha=sha, metrics=values, params=params, info=info)

@@ -54,7 +54,8 @@ def save(
     doc = {"schema": 1, "head": _record_dict(head), "baseline": base, "timings": pairs}
     path = records.state_dir(root) / NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(records.dump_json(doc), encoding="utf-8")
+    # mlci's own state: compact, and NaN as JSON's NaN token, which Python reads back
+    path.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
     return path
 
 

@@ -75,7 +75,7 @@ def head_record(ws: Workspace) -> RunRecord:
         "trained_by": "working-tree files",
         "dirty": ws.repo.is_dirty(),
         "metric_files": list(files),
-        "metric_sources": values.sources,
+        **records.sources_info(values.sources, list(files)),
     }
     return RunRecord(sha=sha, metrics=values.values, params=params, info=info)
 

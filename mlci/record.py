@@ -68,7 +68,11 @@ class RunRecord:
 
     @property
     def sources(self) -> dict[str, str]:
-        """Metric name -> the file it was read from (for 'metric not found in ...')."""
+        """Metric name -> the file it was read from (for 'loss is NaN in ...'); with a
+        single metrics file the record does not repeat its name for every metric."""
+        files = self.metric_files
+        if "metric_sources" not in self.info and len(files) == 1:
+            return dict.fromkeys(self.metrics, files[0])
         return dict(self.info.get("metric_sources", {}))
 
     @property
@@ -76,10 +80,19 @@ class RunRecord:
         return list(self.info.get("metric_files", []))
 
 
+def sources_info(sources: dict[str, str], files: list[str]) -> dict[str, Any]:
+    """record.json's metric_sources, kept only when there are several files to tell apart."""
+    if len(files) == 1 and set(sources.values()) <= {files[0]}:
+        return {}
+    return {"metric_sources": sources}
+
+
 def dump_json(data: Any) -> str:
     """JSON with NaN/inf kept as the strings a reader can turn back into floats; indented
     for people unless large (only json's C encoder, used without indent, is fast)."""
-    big = isinstance(data, dict) and len(data) > 1000
+    big = isinstance(data, dict) and (
+        len(data) > 1000 or sum(len(v) for v in data.values() if isinstance(v, dict)) > 1000
+    )
     return json.dumps(_finite(data), indent=None if big else 2, sort_keys=True) + "\n"
 
 

@@ -154,9 +154,10 @@ def _info(config: TrainConfig, where: Where, done: _Done, started: datetime) -> 
         },
         "mlci": __version__,
         "metric_files": done.metric_files,
-        "metric_sources": done.values.sources,
+        **records.sources_info(done.values.sources, done.metric_files),
         "non_numeric": done.values.non_numeric,
     }
+
 
 
 def _require_outputs(config: TrainConfig, where: Where) -> None:
