@@ -55,6 +55,7 @@ class CIContext:
     output_file: Path | None = None
     run_url: str | None = None
     default_branch: str | None = None
+    throttle: bool = True  # pace API calls as GitHub asks (MLCI_GITHUB_THROTTLE=off: don't)
 
     @property
     def is_pull_request(self) -> bool:
@@ -100,6 +101,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> CIContext:
         if repository and run_id
         else None,
         default_branch=_str(_dig(payload, "repository", "default_branch")),
+        throttle=env.get("MLCI_GITHUB_THROTTLE", "").lower() not in ("off", "0", "false", "no"),
     )
 
 

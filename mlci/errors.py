@@ -35,7 +35,11 @@ class MlciError(Exception):
         self.detail = detail  # extra lines shown below the error line (a log tail)
 
     def line(self) -> str:
-        text = f"mlci: error: {self.what}"
+        return f"mlci: error: {self.sentence()}"
+
+    def sentence(self) -> str:
+        """WHAT (WHERE). HINT: the error as one sentence, for a report as much as a terminal."""
+        text = self.what
         if self.where:
             text += f" ({self.where})"
         text += "."

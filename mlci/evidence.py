@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlci.config import Config, GateRule
+from mlci.errors import MetricsError
 from mlci.gates import Check, Noise
 from mlci.record import RunRecord
 from mlci.report import SliceTable
@@ -55,71 +56,94 @@ def collect(config: Config, head: RunRecord, base: RunRecord | None) -> Evidence
         if rule.slices:
             check, table = _slices(rule, pair, config)
             extra[i] = [check]
-            tables.append(table)
+            if table is not None:
+                tables.append(table)
     return Evidence(noise=noise, extra=extra, slices=tuple(tables))
 
 
-def _pair(head: RunRecord, base: RunRecord | None) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+@dataclass(frozen=True)
+class _Pair:
+    """Base and head predictions on the same examples, and the files they came from."""
+
+    base: pd.DataFrame
+    head: pd.DataFrame
+    base_name: str
+    head_name: str
+
+
+def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
     from mlci import predictions, stats
 
     hp = head.predictions_path
     bp = base.predictions_path if base is not None else None
     if hp is None or bp is None:
         return None
-    b = predictions.load(bp, side="base")
-    h = predictions.load(hp, side="head")
-    return stats.align(b, h, base_name=str(bp), head_name=str(hp))
+    b, h = stats.align(
+        predictions.load(bp, side="base"),
+        predictions.load(hp, side="head"),
+        base_name=str(bp),
+        head_name=str(hp),
+    )
+    return _Pair(base=b, head=h, base_name=str(bp), head_name=str(hp))
 
 
-def _why_not(
-    rule: GateRule, head: RunRecord, pair: tuple[pd.DataFrame, pd.DataFrame] | None
-) -> str | None:
+def _why_not(rule: GateRule, head: RunRecord, pair: _Pair | None) -> str | None:
     from mlci import stats
 
     if pair is None:
         side = "the head" if head.predictions_path is None else "the baseline"
         return f"no predictions for {side} (train.predictions)"
-    if not stats.supported(rule.metric, pair[1]):
+    if not stats.supported(rule.metric, pair.head):
         return f"{rule.metric} cannot be computed from the predictions"
     return None
 
 
-def _paired(rule: GateRule, pair: tuple[pd.DataFrame, pd.DataFrame], config: Config) -> Noise:
+def _paired(rule: GateRule, pair: _Pair, config: Config) -> Noise:
     from mlci import stats
 
     assert rule.noise is not None
-    test = stats.paired_test(rule.metric, pair[0], pair[1], confidence=rule.noise)
+    test = stats.paired_test(rule.metric, pair.base, pair.head, confidence=rule.noise)
     higher = config.higher_is_better(rule.metric)
     text = test.describe(higher, percent_points=rule.metric in stats.PROPORTIONS)
     return Noise(low=test.low, high=test.high, text=f"{text} ({test.method}, n={test.n})")
 
 
-def _slices(
-    rule: GateRule, pair: tuple[pd.DataFrame, pd.DataFrame], config: Config
-) -> tuple[Check, SliceTable]:
+def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTable | None]:
     """The rule on every slice big enough to gate; one check that names the failing ones."""
     from mlci import stats
 
     higher = config.higher_is_better(rule.metric)
-    rows = stats.slice_table(
-        rule.metric,
-        pair[0],
-        pair[1],
-        rule.slices,
-        min_size=rule.min_slice_size,
-        confidence=rule.noise,
-        higher_is_better=higher,
-    )
+    label = ", ".join(rule.slices)
+    try:
+        rows = stats.slice_table(
+            rule.metric,
+            pair.base,
+            pair.head,
+            rule.slices,
+            min_size=rule.min_slice_size,
+            confidence=rule.noise,
+            higher_is_better=higher,
+            base_name=pair.base_name,
+            head_name=pair.head_name,
+        )
+    except MetricsError as e:  # a slice column that is not there: the rule fails, and says so
+        return Check("slices", label, "failed", e.sentence()), None
     pp = rule.metric in stats.PROPORTIONS
     verdicts = [_slice_verdict(rule, r, higher) for r in rows]
     failing = [(r, why) for r, why in zip(rows, verdicts, strict=True) if why]
     gated = sum(1 for r in rows if r.gated)
-    label = ", ".join(rule.slices)
     if failing:
         worst = "; ".join(f"{r.column}={r.value}: {why}" for r, why in failing[:3])
         more = f" (+{len(failing) - 3} more)" if len(failing) > 3 else ""
         check = Check(
             "slices", label, "failed", f"{len(failing)} of {gated} slices fail: {worst}{more}"
+        )
+    elif gated == 0:
+        check = Check(
+            "slices",
+            label,
+            "skipped",
+            f"every slice is smaller than min_slice_size ({rule.min_slice_size})",
         )
     else:
         small = len(rows) - gated

@@ -192,17 +192,18 @@ def record(ws: Workspace, *, push: bool, remote: str = "origin") -> RecordResult
             where=str(repo.root),
             hint="a note describes a commit: commit your changes, then run `mlci record` again",
         )
+    if push and repo.remote_url(remote) is None:  # before training, which may take hours
+        raise GitError(
+            f"no git remote named {remote} to push the notes to",
+            where=str(repo.root),
+            hint=f"add one with `git remote add {remote} URL` (`mlci record` without --push "
+            "keeps the note local)",
+        )
     sha = repo.head_sha()
     _warn_off_base(ws, sha)
     rec, trained = _head_record(ws, sha)
     text, with_predictions = _document(rec)
     if push:
-        if repo.remote_url(remote) is None:
-            raise GitError(
-                f"no git remote named {remote}",
-                where=str(repo.root),
-                hint=f"add one with `git remote add {remote} URL`, or record without --push",
-            )
         repo.notes_fetch(remote)  # merge theirs first, so the push is a fast-forward
     repo.note_write(sha, text)
     if push:

@@ -374,6 +374,8 @@ def history(
     from mlci import baseline as baselines
     from mlci import notes
 
+    if ws.repo.remote_url():  # the notes CI recorded live on origin; offline, the local ones
+        ws.repo.notes_fetch()
     found = notes.history(ws, ref=baselines.resolve_ref(ws, ref), limit=limit, metric=metric)
     text = notes.history_json(found) if as_json else notes.history_table(found, ws.config.precision)
     drawn = None

@@ -601,6 +601,7 @@ def pull_request_env(tmp: Path, co: Checkout, fake: FakeGitHub | None) -> dict[s
         GITHUB_SHA=co.merge_sha,
         GITHUB_REF=f"refs/pull/{PR_NUMBER}/merge",
         GITHUB_API_URL=api,
+        MLCI_GITHUB_THROTTLE="off",
         GITHUB_SERVER_URL=web,
         GITHUB_RUN_ID="4242",
     )

@@ -344,3 +344,18 @@ def test_a_repository_that_does_not_match_the_remote_is_refused() -> None:
     line = info.value.line()
     assert "GITHUB_REPOSITORY is octo/model, but the checkout's origin is someone/else" in line
     assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "throttle"), [("", True), ("off", False), ("0", False), ("on", True)]
+)
+def test_throttle_can_be_turned_off(tmp_path: Path, value: str, throttle: bool) -> None:
+    event = tmp_path / "event.json"
+    event.write_text("{}")
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "workflow_dispatch",
+        "GITHUB_EVENT_PATH": str(event),
+        "MLCI_GITHUB_THROTTLE": value,
+    }
+    assert ci.from_env(env).throttle is throttle

@@ -270,7 +270,11 @@ def publish(
     if not parts:
         return PublishResult(report.body, None, (), tuple(skipped), tuple(errors))
     own = client is None
-    client = client or Client(ctx)
+    client = client or (
+        Client(ctx)
+        if ctx.throttle
+        else Client(ctx, seconds_between_requests=None, seconds_between_writes=None)
+    )
     session = _Session(client, ctx, name, github, config_file, report, report.body)
     session.repo = f"/repos/{ctx.repository}"
     try:

@@ -159,7 +159,6 @@ def _info(config: TrainConfig, where: Where, done: _Done, started: datetime) -> 
     }
 
 
-
 def _require_outputs(config: TrainConfig, where: Where) -> None:
     """A command that exits 0 but writes no metrics is a failed training, not a crash later."""
     missing = [m for m in config.metrics if not (where.workdir / m).exists()]
