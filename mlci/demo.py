@@ -17,6 +17,7 @@ from mlci.errors import UsageError
 
 EXAMPLE = "breast-cancer"
 PR_BRANCH = "pr/random-forest"
+MAIN_TWEAK = ("C: 1.0", "C: 0.5")  # a second commit on main, so the history has a trend
 PR_PARAMS = """\
 model: forest
 model_params:
@@ -35,8 +36,9 @@ class DemoResult:
     text: str
 
 
-def make_repo(target: Path | None) -> Path:
-    """Copy the example into an empty directory and commit it on main; the PR on a branch."""
+def make_repo(target: Path | None, *, record: bool = False) -> Path:
+    """Copy the example into an empty directory and commit it on main (two commits, each
+    recorded as a git note when `record`, as the push job would); the PR on a branch."""
     from mlci import gitrepo
     from mlci.resources import examples_dir
 
@@ -56,21 +58,35 @@ def make_repo(target: Path | None) -> Path:
     )
     repo = gitrepo.init(target)
     repo.commit_all("Train a logistic regression on the breast cancer data")
+    if record:
+        _record(target)
+    params = target / "params.yaml"
+    params.write_text(params.read_text(encoding="utf-8").replace(*MAIN_TWEAK), encoding="utf-8")
+    repo.commit_all("Regularise a little more")
+    if record:
+        _record(target)
     repo.switch_new_branch(PR_BRANCH)
     (target / "params.yaml").write_text(PR_PARAMS, encoding="utf-8")
     repo.commit_all("Try a shallow random forest")
     return target
 
 
+def _record(root: Path) -> None:
+    """What the push job does on main: train and store the metrics as a git note."""
+    from mlci import notes, workspace
+
+    output.info(f"mlci: {notes.record(workspace.open_workspace(cwd=root), push=False).summary()}")
+
+
 def run(target: Path | None) -> DemoResult:
     from mlci import ci, jobs, workspace
 
-    repo = make_repo(target)
-    output.info(f"mlci: demo repository at {repo} (main, and the PR branch {PR_BRANCH})")
     # the example's `python train.py` must find the interpreter mlci runs on
     path = os.environ.get("PATH", "")
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
     try:
+        repo = make_repo(target, record=True)
+        output.info(f"mlci: demo repository at {repo} (main, and the PR branch {PR_BRANCH})")
         ws = workspace.open_workspace(cwd=repo)
         result = jobs.run(ws, ci.local(), dry_run=True, base="main", out=None)
     finally:

@@ -153,7 +153,8 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
         title=f"{rule.metric} by {label}",
         metric=rule.metric,
         rows=tuple(
-            _row(r, why, pp, config.precision, rule) for r, why in zip(rows, verdicts, strict=True)
+            _row(r, why, pp, config.precision, rule, higher)
+            for r, why in zip(rows, verdicts, strict=True)
         ),
         failed=len(failing),
         data=tuple(_data(r, why) for r, why in zip(rows, verdicts, strict=True)),
@@ -185,7 +186,9 @@ def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool) -> str:
     return ""
 
 
-def _row(r: SliceResult, why: str, pp: bool, precision: int, rule: GateRule) -> Mapping[str, str]:
+def _row(
+    r: SliceResult, why: str, pp: bool, precision: int, rule: GateRule, higher: bool
+) -> Mapping[str, str]:
     from mlci import tables
 
     if not r.gated:
@@ -195,7 +198,7 @@ def _row(r: SliceResult, why: str, pp: bool, precision: int, rule: GateRule) -> 
     else:
         note = "✅"
     if r.paired is not None:
-        note += f" · {r.paired.describe(rule.metric not in ('rmse', 'mae', 'log_loss'), pp)}"
+        note += f" · {r.paired.describe(higher, pp)}"
     return {
         "label": tables.escape(f"{r.column}={r.value}"),
         "n": str(r.n),

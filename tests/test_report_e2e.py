@@ -54,8 +54,10 @@ def test_demo_prints_the_verdict_and_the_report_paths(demo) -> None:  # type: ig
     assert "report.md" in done.stdout and "report.html" in done.stdout
     for name in ("report.md", "report.html", "result.json"):
         assert (report / name).is_file()
-    # the demo trained the PR's head and retrained main once: two records
-    assert len(list((target / ".mlci" / "runs").iterdir())) == 2
+    # the demo recorded main's two commits as notes, as the push job would, and trained
+    # the PR once: three records, and no retraining of main for the PR
+    assert len(list((target / ".mlci" / "runs").iterdir())) == 3
+    assert len(git(target, "notes", "--ref", "mlci", "list").splitlines()) == 2
     assert git(target, "branch", "--show-current") == "pr/random-forest"
     assert git(target, "status", "--porcelain") == ""
 
@@ -71,12 +73,19 @@ def test_report_markdown_has_what_a_reviewer_needs(demo) -> None:  # type: ignor
     assert ("❌" in md.splitlines()[1]) == (verdict == "failed")
     assert "### Gates" in md and "### Metrics" in md and "**Baseline:**" in md
     main_sha = git(target, "rev-parse", "main")
-    assert f"retrained at {main_sha[:7]} (main)" in md
+    assert f"recorded in git notes at {main_sha[:7]} (main)" in md
+    assert "Slices of accuracy by size" in md
     for rule in ("accuracy", "roc_auc", "log_loss"):
         assert f"`{rule}`" in md
     assert "| `model` | `logistic` | `forest` |" in md  # the changed params
     images = re.findall(r'<img src="([^"]+)"', md)
-    assert {Path(i).name for i in images} >= {"metrics.png", "confusion_matrix.png", "roc.png"}
+    assert {Path(i).name for i in images} >= {
+        "metrics.png",
+        "confusion_matrix.png",
+        "roc.png",
+        "history.png",
+        "slices-accuracy.png",
+    }
     for image in images:
         assert (report / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<details><summary>Details</summary>" in md and "Training log" in md
@@ -89,7 +98,7 @@ def test_result_json_is_machine_readable(demo) -> None:  # type: ignore[no-untyp
     assert result["failed_gates"] == sum(
         1 for r in result["gates"]["results"] if r["outcome"] == "failed"
     )
-    assert result["baseline"]["strategy"] == "retrain"
+    assert result["baseline"]["strategy"] == "note"
     assert result["baseline"]["sha"] == git(target, "rev-parse", "main")
     names = {row["name"] for row in result["comparison"]["rows"]}
     assert names == {"accuracy", "f1", "roc_auc", "log_loss"}
