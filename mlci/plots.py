@@ -875,7 +875,7 @@ def _glob_images(pattern: str, root: Path) -> tuple[list[Path], str | None]:
         return [], "is not a path relative to the repository root"
     try:
         matches = sorted(root.glob(pattern))
-    except (ValueError, NotImplementedError) as e:
+    except ValueError as e:  # an empty or malformed pattern
         return [], f"is not a valid glob ({e})"
     files = [m.resolve() for m in matches if m.is_file()]
     inside = [f for f in files if f.is_relative_to(root)]

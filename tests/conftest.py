@@ -96,3 +96,25 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
 
 def copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, dirs_exist_ok=True)
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """GITHUB_OUTPUT as the runner parses it: `name=value` lines and `name<<DELIM` heredocs."""
+    values: dict[str, str] = {}
+    lines = iter(path.read_text(encoding="utf-8").splitlines())
+    for line in lines:
+        name, heredoc, delimiter = line.partition("<<")
+        if heredoc and "=" not in name:
+            body = []
+            for part in lines:
+                if part == delimiter:
+                    break
+                body.append(part)
+            else:
+                raise AssertionError(f"output {name}: no closing {delimiter}")
+            values[name] = "\n".join(body)
+        elif line:
+            name, sep, value = line.partition("=")
+            assert sep, f"not an output line: {line!r}"
+            values[name] = value
+    return values

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 import mlci
-from tests.conftest import commit_all, git
+from tests.conftest import commit_all, git, read_outputs
 
 if TYPE_CHECKING:
     from tests.fakegithub import FakeGitHub
@@ -331,29 +331,6 @@ class ActionRun:
         return "\n".join(f"[{s.id}]\n{s.stdout}{s.stderr}" for s in self.steps)
 
 
-def read_step_outputs(path: Path) -> dict[str, str]:
-    """GITHUB_OUTPUT as the runner parses it: `name=value` lines and `name<<DELIM` heredocs."""
-    values: dict[str, str] = {}
-    lines = iter(path.read_text(encoding="utf-8").splitlines())
-    for line in lines:
-        heredoc = re.match(r"^([^=]+)<<(.+)$", line)
-        if heredoc:
-            name, delimiter = heredoc.groups()
-            body = []
-            for part in lines:
-                if part == delimiter:
-                    break
-                body.append(part)
-            else:
-                raise AssertionError(f"output {name}: no closing {delimiter}")
-            values[name] = "\n".join(body)
-        elif line:
-            name, sep, value = line.partition("=")
-            assert sep, f"not an output line: {line!r}"
-            values[name] = value
-    return values
-
-
 class Runner:
     """Runs one composite action's steps with the contexts and files the runner provides."""
 
@@ -448,7 +425,7 @@ class Runner:
             returncode=done.returncode,
             stdout=done.stdout,
             stderr=done.stderr,
-            outputs=read_step_outputs(output),
+            outputs=read_outputs(output),
             summary=summary.read_text(encoding="utf-8"),
         )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_outputs
 
 from mlci import ci
 from mlci.errors import Exit, MlciError, UsageError
@@ -225,27 +226,6 @@ def test_malformed_repository(tmp_path: Path) -> None:
     assert "owner/name" in error_of(env).line()
 
 
-def parse_outputs(text: str) -> dict[str, str]:
-    """Read GITHUB_OUTPUT the way the runner does: `name=value` or `name<<DELIM` heredocs."""
-    values: dict[str, str] = {}
-    lines = iter(text.split("\n"))
-    for line in lines:
-        if "<<" in line:
-            name, delimiter = line.split("<<", 1)
-            body = []
-            for inner in lines:
-                if inner == delimiter:
-                    break
-                body.append(inner)
-            else:
-                raise AssertionError(f"no closing {delimiter}")
-            values[name] = "\n".join(body)
-        elif line:
-            name, value = line.split("=", 1)
-            values[name] = value
-    return values
-
-
 def test_write_outputs_heredocs_parse_back(tmp_path: Path) -> None:
     out = tmp_path / "output"
     out.write_text("earlier=1\n")
@@ -253,7 +233,7 @@ def test_write_outputs_heredocs_parse_back(tmp_path: Path) -> None:
     tricky = "line one\nEOF\nghadelimiter_x\n| a | b |\n"
     ci.write_outputs(ctx, {"verdict": "passed", "report": tricky, "failed-gates": "0"})
     ci.write_outputs(ctx, {"comment-url": ""})
-    values = parse_outputs(out.read_text())
+    values = read_outputs(out)
     assert values == {
         "earlier": "1",
         "verdict": "passed",

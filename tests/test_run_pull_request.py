@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import read_outputs
 
 from tests.projects import RunCli, commit, git
 
@@ -188,22 +189,6 @@ def job(
     fake_github.add_repo(REPOSITORY)
     fake_github.add_pull(REPOSITORY, NUMBER, template.shas.good, template.shas.base)
     yield Job(work, tmp_path, template.shas, fake_github, monkeypatch, fake_github.token())
-
-
-def read_outputs(path: Path) -> dict[str, str]:
-    """GITHUB_OUTPUT as the runner parses it (mlci writes heredocs)."""
-    values: dict[str, str] = {}
-    lines = iter(path.read_text(encoding="utf-8").splitlines())
-    for line in lines:
-        name, sep, delimiter = line.partition("<<")
-        assert sep, f"not a heredoc output line: {line!r}"
-        body = []
-        for part in lines:
-            if part == delimiter:
-                break
-            body.append(part)
-        values[name] = "\n".join(body)
-    return values
 
 
 def image_urls(body: str) -> list[str]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import read_outputs
 from tests.projects import RunCli, commit, git
 
 if TYPE_CHECKING:
@@ -150,21 +151,6 @@ def clear_job(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("GITHUB_"):
             monkeypatch.delenv(name)
-
-
-def read_outputs(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    lines = iter(path.read_text(encoding="utf-8").splitlines())
-    for line in lines:
-        name, sep, delimiter = line.partition("<<")
-        assert sep, f"not a heredoc output line: {line!r}"
-        body = []
-        for part in lines:
-            if part == delimiter:
-                break
-            body.append(part)
-        values[name] = "\n".join(body)
-    return values
 
 
 def note_on_origin(project: Project, sha: str) -> dict[str, object]:
