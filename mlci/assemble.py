@@ -4,17 +4,17 @@ the log tail and the timings. The only stage that touches pandas and matplotlib.
 
 from __future__ import annotations
 
-import os
+import json
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci import output
+from mlci import output, record
 from mlci.baseline import Baseline
 from mlci.compare import Comparison
-from mlci.config import Config
+from mlci.config import PLOT_KINDS, Config
 from mlci.errors import UsageError
 from mlci.gates import Verdict
 from mlci.record import RunRecord
@@ -22,8 +22,6 @@ from mlci.report import Plot, Report, SliceTable
 
 if TYPE_CHECKING:
     import pandas as pd
-
-DEFAULT_PLOTS = ("metrics", "confusion_matrix", "roc", "pr", "residuals", "history", "slices")
 
 
 @dataclass(frozen=True)
@@ -56,9 +54,22 @@ def prepare_out_dir(out: Path) -> Path:
             f"cannot write the report to {out}: {e.strerror or e}",
             hint="choose a writable directory with --out",
         ) from e
-    for old in (out / "plots").glob("*.png"):
-        old.unlink()  # plots of an earlier report would otherwise linger
+    _remove_old_plots(out)
     return out
+
+
+def _remove_old_plots(out: Path) -> None:
+    """The images an earlier report of ours listed would linger; nothing else is touched,
+    so pointing --out at a folder of the user's own loses none of their files."""
+    try:
+        earlier = json.loads((out / "result.json").read_text(encoding="utf-8"))
+        listed = [str(p) for p in earlier.get("plots", [])]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return
+    for link in listed:
+        path = (out / link).resolve()
+        if path.is_relative_to((out / "plots").resolve()) and path.is_file():
+            path.unlink()
 
 
 def build(inputs: Inputs, out: Path) -> Report:
@@ -68,15 +79,16 @@ def build(inputs: Inputs, out: Path) -> Report:
     head_df = _predictions(head, "head")
     base_df = _predictions(base, "base") if base is not None else None
     task = _task(head, head_df)
-    wanted = cfg.report.plots if cfg.report.plots is not None else DEFAULT_PLOTS
+    wanted = cfg.report.plots if cfg.report.plots is not None else PLOT_KINDS
     plots = _draw(inputs, wanted, head_df, base_df, task, out / "plots")
     from mlci import plots as drawing
 
-    user, warnings = drawing.copy_user_plots(cfg.train.plots, cfg.root, out / "plots")
+    skip = (record.state_dir(cfg.root), out)  # never copy mlci's own images back in
+    user, warnings = drawing.copy_user_plots(cfg.train.plots, cfg.root, out / "plots", exclude=skip)
     for w in warnings:
         output.warn(w)
     notes += warnings
-    plots += [Plot(title=p.stem, path=p) for p in user]
+    plots += [Plot(title=p.stem, path=p, link=p.relative_to(out).as_posix()) for p in user]
     return Report(
         name=cfg.report.name,
         title=cfg.report.title,
@@ -120,7 +132,6 @@ def _draw(
     task: str | None,
     plots_dir: Path,
 ) -> list[Plot]:
-    os.environ.setdefault("MPLBACKEND", "Agg")
     from mlci import plots as drawing
     from mlci.report import PLOT_TITLES
 
@@ -130,7 +141,7 @@ def _draw(
 
     def add(kind: str, path: Path | None) -> None:
         if path is not None:
-            made.append(Plot(title=titles.get(kind, kind), path=path))
+            made.append(Plot(title=titles.get(kind, kind), path=path, link=f"plots/{path.name}"))
 
     if "metrics" in wanted and inputs.comparison.has_baseline:
         rows = [(r.name, r.base, r.head, r.higher_is_better) for r in inputs.comparison.rows]

@@ -75,7 +75,7 @@ class Context:
     merge_base: str
     head_sha: str
     allow_retrain: bool
-    fetched_notes: bool = True
+    fetched_notes: bool = False  # refs/notes/mlci came from origin just now
     notes: Callable[[Context], Baseline | str] | None = field(default=None)
 
 
@@ -215,7 +215,7 @@ def from_retraining(ctx: Context) -> Baseline | str:
         output.info(f"mlci: {note}")
     with repo.worktree(sha) as tree:
         workdir = tree / ctx.ws.subdir if ctx.ws.subdir else tree
-        where = Where(sha=sha, workdir=workdir, code=_tree_of(ctx, sha), label=label)
+        where = Where(sha=sha, workdir=workdir, code=repo.tree_of(sha), label=label)
         try:
             rec = run_training(train, where, state_root=ctx.ws.root)
         except TrainingError as e:
@@ -226,10 +226,6 @@ def from_retraining(ctx: Context) -> Baseline | str:
     return Baseline(
         strategy="retrain", ref=ctx.ref, merge_base=sha, sha=sha, record=rec, detail="retrained"
     )
-
-
-def _tree_of(ctx: Context, sha: str) -> str:
-    return ctx.ws.repo.tree_of(sha)
 
 
 def _reusable(rec: RunRecord, train: TrainConfig) -> bool:

@@ -5,6 +5,7 @@ Heavy libraries are imported inside the commands, so ``mlci --help`` starts fast
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -274,13 +275,6 @@ def demo(
     return 0
 
 
-IGNORE_WORDS = {
-    "added": "added .mlci/ to .gitignore",
-    "created": "created .gitignore with .mlci/",
-    "present": ".gitignore already ignores .mlci/",
-}
-
-
 @app.command()
 def init() -> int:
     """Write a starter mlci.yaml and GitHub workflow.
@@ -294,23 +288,7 @@ def init() -> int:
     workflow = (templates_dir() / "workflows" / "mlci.yml").read_text(encoding="utf-8")
     branch = repo.default_branch() or repo.current_branch() or "main"
     result = scaffold.init(repo.root, workflow=workflow, base_branch=branch)
-    lines = [f"wrote {_shown(p)}" for p in result.written]
-    lines += [f"  guessed {g}" for g in result.guesses]
-    lines.append(
-        {
-            "added": "added .mlci/ to .gitignore",
-            "created": "created .gitignore with .mlci/",
-            "present": ".gitignore already ignores .mlci/",
-        }[result.gitignore]
-    )
-    lines += [
-        "",
-        "Left to do:",
-        "  1. check the train section of mlci.yaml, then try `mlci run --dry-run`",
-        "  2. commit mlci.yaml and .github/workflows/mlci.yml, and push",
-        "  3. protect the base branch: require the status check `mlci / default`",
-    ]
-    output.result("\n".join(lines))
+    output.result(result.summary(_shown))
     return 0
 
 
@@ -322,7 +300,20 @@ def _shown(path: Path | None) -> str:
 
 def main() -> None:
     """The console script: the one error boundary that maps failures to exit codes."""
+    signal.signal(signal.SIGTERM, _terminated)  # CI cancelling a job: clean up like Ctrl-C
     sys.exit(run(sys.argv[1:]))
+
+
+def _usage_line(e: Exception) -> str:
+    """A command-line mistake as the one line every error is: what, where, what to do."""
+    ctx = getattr(e, "ctx", None)
+    where = ctx.command_path if ctx is not None else "mlci"
+    what = e.format_message().rstrip(".") if hasattr(e, "format_message") else str(e)
+    return f"mlci: error: {what} ({where}). Run `{where} --help` to see what it takes."
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run(argv: list[str]) -> int:
@@ -342,7 +333,10 @@ def run(argv: list[str]) -> int:
     except typer.Exit as e:
         return int(e.exit_code)
     except ClickException as e:
-        e.show()
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `mlci`: the help is the answer
+            e.show()
+        else:
+            output.error(_usage_line(e))
         return int(Exit.USAGE)
     except (KeyboardInterrupt, typer.Abort):
         output.error("mlci: interrupted")
@@ -356,6 +350,8 @@ def run(argv: list[str]) -> int:
         return int(Exit.BUG)
     finally:
         output.set_level(output.NORMAL)
+    if code == Exit.INTERRUPTED:  # typer turns Ctrl-C (and our SIGTERM) into a 130 return
+        output.error("mlci: interrupted")
     return int(code) if isinstance(code, int) else 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci import output
-from mlci.errors import Exit, UsageError
+from mlci.errors import PublishError, UsageError
 from mlci.pipeline import (
     default_out,
     find_baseline,
@@ -45,13 +45,21 @@ def run(
 
         ci.check_repository(ctx, ws.repo.remote_url())
     if mode == "push":
-        return record_push(ws, ctx, out)
-    if mode == "dry-run" and not dry_run:
+        base_branch = ws.config.baseline.ref or ctx.default_branch or ws.repo.default_branch()
+        if ctx.base_ref is not None and ctx.base_ref == base_branch:
+            return record_push(ws, ctx, out)
+        output.info(
+            f"mlci: a push to {ctx.base_ref or 'a tag'}, not to the base branch "
+            f"{base_branch}: nothing is recorded; running as a dry run"
+        )
+        mode = "dry-run"
+    elif mode == "dry-run" and not dry_run:
         output.info(
             "mlci: not a pull_request or push job in GitHub Actions: running as a dry "
             "run (nothing is published)"
         )
-    ci_base = ctx.base_ref if ctx.is_pull_request else None
+    # the PR's base branch, else (workflow_dispatch) the repository's default from the payload
+    ci_base = ctx.base_ref if ctx.is_pull_request else ctx.default_branch
     outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
     code = outcome.exit_code
     if mode == "pr":
@@ -59,7 +67,7 @@ def run(
             ws, ctx, outcome.paths["md"].parent, outcome.exit_code, strict=strict_publish
         )
     else:
-        _local_publish(ctx, outcome.paths["md"])
+        _local_publish(ws, ctx, outcome.paths["md"])
     return RunResult(exit_code=code, text=summary_lines(outcome, ws.config.precision))
 
 
@@ -85,8 +93,15 @@ def publish_github(
         output.warn(f"skipped {line}")
     for line in result.errors:
         output.warn(f"GitHub: {line}")
-    _local_publish(ctx, md, comment_url=result.comment_url or "")
-    return int(Exit.RUN_FAILED) if strict and result.errors else verdict_code
+    _local_publish(ws, ctx, md, comment_url=result.comment_url or "")
+    if strict and result.errors:
+        raise PublishError(
+            f"publishing on GitHub failed: {result.errors[0]}",
+            where=ctx.api_url,
+            hint="re-run the job once GitHub answers, or drop --strict-publish to let the "
+            "verdict stand",
+        )
+    return verdict_code
 
 
 def publish_last(
@@ -110,7 +125,7 @@ def publish_last(
                 "mlci: not a pull_request job in GitHub Actions: nothing to post "
                 "(the report stays on disk)"
             )
-        _local_publish(ctx, report_dir / "report.md")
+        _local_publish(ws, ctx, report_dir / "report.md")
         return code
     return publish_github(ws, ctx, report_dir, code, strict=strict)
 
@@ -137,14 +152,14 @@ def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
         )
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
     outcome = write_report(ws, head, found, out_dir, run_url=ctx.run_url)
-    _local_publish(ctx, outcome.paths["md"])
+    _local_publish(ws, ctx, outcome.paths["md"])
     return RunResult(
         exit_code=outcome.exit_code,
         text=result.summary() + "\n" + summary_lines(outcome, ws.config.precision),
     )
 
 
-def _local_publish(ctx: CIContext, md: Path, comment_url: str = "") -> None:
+def _local_publish(ws: Workspace, ctx: CIContext, md: Path, comment_url: str = "") -> None:
     """Step outputs and the job summary: no API call, so every mode writes them."""
     import json
 
@@ -158,6 +173,8 @@ def _local_publish(ctx: CIContext, md: Path, comment_url: str = "") -> None:
         failed=int(result["failed_gates"]),
         comment_url=comment_url,
     )
-    done = local.publish(ctx, outputs, md.read_text(encoding="utf-8"))
+    done = local.publish(
+        ctx, outputs, md.read_text(encoding="utf-8") if ws.config.github.summary else None
+    )
     if done:
         output.info("mlci: wrote the " + " and the ".join(done))

@@ -223,9 +223,9 @@ def _head_record(ws: Workspace, sha: str) -> tuple[RunRecord, bool]:
     found = records.find(ws.root, sha)
     if found is not None and not found.dirty:
         return found, False
-    from mlci import pipeline
+    from mlci.train.runner import train_checkout
 
-    return pipeline.train_head(ws), True
+    return train_checkout(ws), True
 
 
 def _warn_off_base(ws: Workspace, sha: str) -> None:
@@ -273,9 +273,15 @@ def from_notes(ctx: Context) -> Baseline | str:
             record=materialise(ctx.ws.root, note),
             detail="recorded in git notes",
         )
+    where = (
+        "none on origin either"
+        if ctx.fetched_notes
+        else "only local notes were read; `git fetch origin refs/notes/mlci:refs/notes/mlci` "
+        "brings the ones CI recorded"
+    )
     return (
         f"notes: no note on the merge-base or its {NOTE_WALK_LIMIT} nearest first-parent "
-        "ancestors (no notes fetched from origin yet?)"
+        f"ancestors ({where})"
     )
 
 

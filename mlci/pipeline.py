@@ -23,21 +23,9 @@ if TYPE_CHECKING:
 
 def train_head(ws: Workspace) -> RunRecord:
     """Train the checkout as it is and write `.mlci/runs/<HEAD sha>/`."""
-    from mlci.train.runner import Where, train
+    from mlci.train.runner import train_checkout
 
-    repo = ws.repo
-    dirty = repo.is_dirty()
-    if dirty:
-        output.info("mlci: the working tree has uncommitted changes; the record says so")
-    sha = repo.head_sha()
-    where = Where(
-        sha=sha,
-        workdir=ws.root,
-        code=repo.code_fingerprint(),
-        dirty=dirty,
-        label=f"training at {sha[:7]}",
-    )
-    return train(ws.config.train, where, state_root=ws.root)
+    return train_checkout(ws)
 
 
 def metric_summary(rec: RunRecord, precision: int) -> str:
@@ -80,6 +68,15 @@ def head_record(ws: Workspace) -> RunRecord:
     return RunRecord(sha=sha, metrics=values.values, params=params, info=info)
 
 
+def base_ref(ws: Workspace, base: str | None, ci_base: str | None) -> str:
+    """The base ref to compare with, checked to exist (a missing one says how to fetch it)."""
+    from mlci import baseline as baselines
+
+    ref = baselines.resolve_ref(ws, base, ci_base)
+    ws.repo.resolve(ref)
+    return ref
+
+
 def find_baseline(
     ws: Workspace,
     *,
@@ -97,8 +94,7 @@ def find_baseline(
     from mlci import baseline as baselines
     from mlci import notes
 
-    ref = baselines.resolve_ref(ws, base, ci_base)
-    ws.repo.resolve(ref)  # a missing ref fails here, with the fetch hint
+    ref = base_ref(ws, base, ci_base)
     head = "HEAD" if head_sha == ws.repo.head_sha() else head_sha
     merge_base = ws.repo.merge_base(head, ref)
     fetched = bool(fetch_notes and ws.repo.remote_url() and ws.repo.notes_fetch())
@@ -139,15 +135,13 @@ def judge_with_evidence(
 ) -> tuple[Verdict, tuple[SliceTable, ...]]:
     """The verdict, and the slice tables of `slices:` rules; the paired tests of `noise:`
     rules and slices come from the predictions (numpy and friends load only for them)."""
-    from mlci import gates
+    from mlci import evidence, gates
 
     base = baseline.record
     noise: dict[int, gates.Noise | str] = {}
     extra: dict[int, list[gates.Check]] = {}
     tables: tuple[SliceTable, ...] = ()
-    if any(r.noise is not None or r.slices for r in ws.config.gates):
-        from mlci import evidence
-
+    if evidence.needed(ws.config):
         found = evidence.collect(ws.config, head, base)
         noise, extra, tables = found.noise, found.extra, found.slices
     verdict = gates.evaluate(
@@ -248,6 +242,7 @@ def run_loop(
     from mlci import assemble, last
 
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
+    base_ref(ws, base, ci_base)  # a missing base fails now, not after an hour of training
     t0 = time.monotonic()
     _preload_report_libraries()
     head = train_head(ws)
@@ -262,16 +257,13 @@ def run_loop(
 def _preload_report_libraries() -> None:
     """Import pandas and matplotlib in a thread while the training runs: it mostly waits
     on its subprocess, and the report needs them right after (about a second saved)."""
+    import contextlib
     import threading
 
     def load() -> None:
-        try:
-            import os
-
-            os.environ.setdefault("MPLBACKEND", "Agg")
-            import mlci.plots  # noqa: F401  (pandas, numpy, matplotlib)
-        except Exception:  # the report imports them again and reports any real problem
-            pass
+        # on an ImportError the report imports them again and reports the problem
+        with contextlib.suppress(ImportError):
+            import mlci.plots  # noqa: F401  (pandas, numpy, matplotlib with Agg)
 
     threading.Thread(target=load, name="mlci-preload", daemon=True).start()
 

@@ -844,7 +844,7 @@ def _slice_axes(
 
 
 def copy_user_plots(
-    patterns: Sequence[str], root: Path, out_dir: Path
+    patterns: Sequence[str], root: Path, out_dir: Path, *, exclude: Sequence[Path] = ()
 ) -> tuple[list[Path], list[str]]:
     """Copy train.plots images into out_dir/user/ under flat names made from their paths.
 
@@ -853,10 +853,12 @@ def copy_user_plots(
     image, and each match outside the repository (skipped).
     """
     root = root.resolve()
+    skip = [p.resolve() for p in exclude]
     found: list[Path] = []
     warnings: list[str] = []
     for pattern in patterns:
         matches, problem = _glob_images(pattern, root)
+        matches = [m for m in matches if not any(m.is_relative_to(s) for s in skip)]
         if problem:
             warnings.append(f"train.plots: {pattern!r} {problem}")
         found.extend(m for m in matches if m not in found)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html as htmllib
 import json
+import mimetypes
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,13 @@ ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 @dataclass(frozen=True)
 class Plot:
     title: str
-    path: Path  # the PNG in the report directory
+    path: Path  # the image in the report directory
+    link: str = ""  # its path relative to the report directory: plots/NAME.png
     width: int = 800
+
+    @property
+    def href(self) -> str:
+        return self.link or f"plots/{self.path.name}"
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ def render(
     limit: int = COMMENT_LIMIT,
 ) -> str:
     """The comment body; `image_url` maps a plot to its link (default: a relative path)."""
-    url = image_url or (lambda p: f"plots/{p.path.name}")
+    url = image_url or (lambda p: p.href)
     for rows, log_lines, slice_rows in (
         (None, 40, 50),
         (300, 40, 30),
@@ -221,7 +227,8 @@ def to_html(markdown_text: str, title: str, images: Mapping[str, Path]) -> str:
     body = md.render(markdown_text)
     for src, path in images.items():
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        body = body.replace(f'src="{htmllib.escape(src)}"', f'src="data:image/png;base64,{data}"')
+        mime = mimetypes.guess_type(path.name)[0] or "image/png"
+        body = body.replace(f'src="{htmllib.escape(src)}"', f'src="data:{mime};base64,{data}"')
     return HTML_PAGE.format(title=htmllib.escape(title), body=body)
 
 
@@ -267,7 +274,7 @@ def result_data(report: Report) -> dict[str, Any]:
         "gates": v.to_dict(),
         "comparison": report.comparison.to_dict(),
         "slices": [{"title": s.title, "rows": list(s.data)} for s in report.slices],
-        "plots": [p.path.name for p in report.plots],
+        "plots": [p.href for p in report.plots],
         "timings": dict(report.timings),
         "notes": list(report.notes),
         "mlci": __version__,
@@ -283,16 +290,12 @@ def write(report: Report, out_dir: Path) -> dict[str, Path]:
         "json": out_dir / "result.json",
     }
     paths["md"].write_text(markdown_text, encoding="utf-8")
-    images = {f"plots/{p.path.name}": p.path for p in report.plots}
+    images = {p.href: p.path for p in report.plots}
     paths["html"].write_text(to_html(markdown_text, report.title, images), encoding="utf-8")
     paths["json"].write_text(
         json.dumps(result_data(report), indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
     return paths
-
-
-def plot_titles() -> dict[str, str]:
-    return dict(PLOT_TITLES)
 
 
 PLOT_TITLES: Sequence[tuple[str, str]] = (

@@ -6,6 +6,7 @@ overwrites a file, and checks every target before it writes the first one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,32 @@ METRIC_FILES = (
 GITIGNORE_LINE = ".mlci/"
 
 
+IGNORE_WORDS = {
+    "added": "added .mlci/ to .gitignore",
+    "created": "created .gitignore with .mlci/",
+    "present": ".gitignore already ignores .mlci/",
+}
+
+
 @dataclass(frozen=True)
 class InitResult:
     written: tuple[Path, ...]
     gitignore: str  # "added", "present" or "created"
     guesses: tuple[str, ...]
+
+    def summary(self, shown: Callable[[Path], str]) -> str:
+        """What was written and guessed, and the three steps left to the user."""
+        lines = [f"wrote {shown(p)}" for p in self.written]
+        lines += [f"  guessed {g}" for g in self.guesses]
+        lines += [
+            IGNORE_WORDS[self.gitignore],
+            "",
+            "Left to do:",
+            "  1. check the train section of mlci.yaml, then try `mlci run --dry-run`",
+            "  2. commit mlci.yaml and .github/workflows/mlci.yml, and push",
+            "  3. protect the base branch: require the status check `mlci / default`",
+        ]
+        return "\n".join(lines)
 
 
 def starter_config(root: Path) -> tuple[str, list[str]]:

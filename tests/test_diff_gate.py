@@ -496,7 +496,8 @@ def test_a_hint_about_the_base_names_what_diff_accepts(
 
 NO_NOTES = (
     "notes: no note on the merge-base or its 200 nearest first-parent ancestors "
-    "(no notes fetched from origin yet?)"
+    "(only local notes were read; `git fetch origin refs/notes/mlci:refs/notes/mlci` "
+    "brings the ones CI recorded)"
 )
 
 BOOM = """import sys

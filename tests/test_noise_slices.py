@@ -313,7 +313,7 @@ def test_better_overall_but_worse_on_one_slice_fails_that_slice(pr: Any) -> None
     match = re.search(r"<summary><b>Slices of accuracy by digit</b>: (\d+) failing", report)
     assert match and int(match.group(1)) >= 1, report
     assert re.search(r"^\| digit=8 \| \d+ \|.*❌", report, re.M), report
-    assert "slices-accuracy.png" in run.result["plots"]
+    assert "plots/slices-accuracy.png" in run.result["plots"]
     assert (run.root / ".mlci" / "report" / "plots" / "slices-accuracy.png").is_file()
 
 

@@ -283,7 +283,8 @@ def test_no_notes_falls_through_to_the_next_strategy(project: Project) -> None:
     assert found.strategy == "file" and found.record is not None
     assert found.tried == (
         "notes: no note on the merge-base or its 200 nearest first-parent "
-        "ancestors (no notes fetched from origin yet?)",
+        "ancestors (only local notes were read; `git fetch origin refs/notes/mlci:refs/notes/mlci` "
+        "brings the ones CI recorded)",
     )
     assert ws.repo.notes_fetch() is False  # origin has none either
 

@@ -379,10 +379,12 @@ def test_a_bad_token_names_the_variable_not_the_value(job: Job, run_cli: RunCli)
 
 def test_strict_publish_turns_a_github_failure_into_exit_3(job: Job, run_cli: RunCli) -> None:
     outputs, _ = job.start(token="ghs_" + "f" * 36)
-    code, out, err = run_cli("run", "--strict-publish")
+    code, _, err = run_cli("run", "--strict-publish")
     assert code == 3, err
     assert any("GITHUB_TOKEN" in w for w in warnings(err))
-    assert "verdict: passed" in out
+    (line,) = [x for x in err.splitlines() if x.startswith("mlci: error: ")]
+    assert "publishing on GitHub failed" in line and "--strict-publish" in line
+    assert "ghs_" not in line
     assert read_outputs(outputs)["verdict"] == "passed"  # the outputs are still written
 
 

@@ -40,7 +40,7 @@ CHECK_LIMIT = 65_535  # bytes of a check run's output.summary
 ANNOTATIONS_PER_REQUEST = 50
 DESCRIPTION_LIMIT = 140  # characters of a commit status description
 REF_ATTEMPTS = 4  # tries to move the assets branch while concurrent runs move it too
-IMAGE = re.compile(r'src="plots/([^"/]+\.png)"')
+IMAGE = re.compile(r'src="plots/([^"]+?\.(?:png|jpe?g|gif|svg))"', re.IGNORECASE)
 NEXT_PAGE = re.compile(r'<([^>]+)>;\s*rel="next"')
 COMMENT_NOTE = (
     "\n> [!WARNING]\n> mlci cut this report here to fit GitHub's limit of 65,536 characters "
@@ -397,7 +397,7 @@ def _images(s: _Session) -> str:
     the names are content-addressed (a name never changes content), and these links
     render in public and private repositories alike, for readers who have access.
     """
-    named = {n: _asset_path(data) for n, data in s.report.images.items()}
+    named = {n: _asset_path(data, n) for n, data in s.report.images.items()}
     files = {named[n]: s.report.images[n] for n in named}
     uploaded = _upload(s, files)
     branch = urllib.parse.quote(s.github.assets_branch, safe="/")
@@ -408,8 +408,9 @@ def _images(s: _Session) -> str:
     return f"images ({len(files)}, {uploaded} uploaded)"
 
 
-def _asset_path(data: bytes) -> str:
-    return f"img/{hashlib.sha256(data).hexdigest()[:24]}.png"
+def _asset_path(data: bytes, name: str = ".png") -> str:
+    suffix = Path(name).suffix.lower() or ".png"
+    return f"img/{hashlib.sha256(data).hexdigest()[:24]}{suffix}"
 
 
 def _upload(s: _Session, files: Mapping[str, bytes]) -> int:

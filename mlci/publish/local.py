@@ -24,12 +24,13 @@ def step_outputs(
     }
 
 
-def publish(ctx: CIContext, outputs: Mapping[str, str], markdown: str) -> list[str]:
-    """Write the outputs and the job summary when in Actions; return what was done."""
+def publish(ctx: CIContext, outputs: Mapping[str, str], markdown: str | None) -> list[str]:
+    """Write the outputs, and the job summary unless `markdown` is None (github.summary:
+    false), when in Actions; return what was done."""
     done = []
     if ctx.output_file is not None:
         ci.write_outputs(ctx, outputs)
         done.append("step outputs")
-    if ci.append_summary(ctx, markdown):
+    if markdown is not None and ci.append_summary(ctx, markdown):
         done.append("job summary")
     return done

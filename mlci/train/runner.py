@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlci import __version__, output
 from mlci import record as records
@@ -23,6 +23,9 @@ from mlci.config import TrainConfig, display_path
 from mlci.errors import ConfigError, MlciError, TrainingError
 from mlci.metrics import MetricValues
 from mlci.record import RunRecord
+
+if TYPE_CHECKING:
+    from mlci.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,23 @@ class Where:
     code: str  # fingerprint of the tracked files (a git tree id)
     dirty: bool = False
     label: str = "training"  # "training" or "training baseline at 1a2b3c4 (main)"
+
+
+def train_checkout(ws: Workspace) -> RunRecord:
+    """Train the checkout as it is (uncommitted changes too, and the record says so)."""
+    repo = ws.repo
+    dirty = repo.is_dirty()
+    if dirty:
+        output.info("mlci: the working tree has uncommitted changes; the record says so")
+    sha = repo.head_sha()
+    where = Where(
+        sha=sha,
+        workdir=ws.root,
+        code=repo.code_fingerprint(),
+        dirty=dirty,
+        label=f"training at {sha[:7]}",
+    )
+    return train(ws.config.train, where, state_root=ws.root)
 
 
 def train(config: TrainConfig, where: Where, *, state_root: Path) -> RunRecord:
