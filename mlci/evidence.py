@@ -6,6 +6,8 @@ Imported only when a rule asks for it (numpy, pandas and scipy come with stats).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +34,54 @@ class Evidence:
 
 def needed(config: Config) -> bool:
     return any(r.noise is not None or r.slices for r in config.gates)
+
+
+def rules_key(config: Config) -> str:
+    """What the evidence depends on in mlci.yaml: the rules (lines aside) and directions."""
+    rules = [{**dataclasses.asdict(r), "line": 0} for r in config.gates]
+    directions = {r.metric: config.higher_is_better(r.metric) for r in config.gates}
+    return json.dumps([rules, directions], sort_keys=True, default=str)
+
+
+def to_json(found: Evidence) -> dict[str, Any]:
+    """For last.json, so `mlci gate` can reuse it without loading pandas and scipy."""
+    return {
+        "noise": {
+            str(i): n if isinstance(n, str) else dataclasses.asdict(n)
+            for i, n in found.noise.items()
+        },
+        "extra": {str(i): [c.to_dict() for c in checks] for i, checks in found.extra.items()},
+        "slices": [dataclasses.asdict(t) for t in found.slices],
+    }
+
+
+def from_json(data: Mapping[str, Any]) -> Evidence:
+    noise: dict[int, Noise | str] = {
+        int(i): n if isinstance(n, str) else Noise(**n) for i, n in data["noise"].items()
+    }
+    extra = {int(i): [_check(c) for c in checks] for i, checks in data["extra"].items()}
+    slices = tuple(
+        SliceTable(
+            title=t["title"],
+            metric=t["metric"],
+            rows=tuple(t["rows"]),
+            failed=int(t["failed"]),
+            data=tuple(t["data"]),
+        )
+        for t in data["slices"]
+    )
+    return Evidence(noise=noise, extra=extra, slices=slices)
+
+
+def _check(d: Mapping[str, Any]) -> Check:
+    return Check(
+        bound=d["bound"],
+        limit=d["limit"],
+        outcome=d["outcome"],
+        reason=d["reason"],
+        value=d.get("value"),
+        threshold=d.get("threshold"),
+    )
 
 
 def collect(config: Config, head: RunRecord, base: RunRecord | None) -> Evidence:

@@ -312,7 +312,13 @@ def _limit(spec: float | Bound) -> str:
 
 # --- terminal listing ----------------------------------------------------------------
 
-_CONDITIONS = {"min": ">= {}", "max": "<= {}", "max_drop": "drop <= {}", "max_rise": "rise <= {}"}
+_CONDITIONS = {
+    "min": ">= {}",
+    "max": "<= {}",
+    "max_drop": "drop <= {}",
+    "max_rise": "rise <= {}",
+    "slices": "on every {} slice",
+}
 _FAILURES = {
     "min": "{v} < {lim}",
     "max": "{v} > {lim}",
@@ -333,7 +339,7 @@ def _line(result: RuleResult, precision: int) -> str:
     if result.outcome == "passed":
         conds = ", ".join(_condition(c) for c in result.checks)
         shown = "" if result.head is None else f" ({result.head:.{precision}f})"
-        return f"PASS {result.metric} {conds}{shown}"
+        return f"PASS {result.metric} {conds}{shown}{_noise_words(result)}"
     if result.outcome == "skipped":
         by_reason: dict[str, list[str]] = {}
         for c in result.checks:
@@ -345,6 +351,17 @@ def _line(result: RuleResult, precision: int) -> str:
         return f"FAIL {result.metric}: {result.reason}"
     failures = [_failure(c, precision) for c in result.checks if c.outcome == "failed"]
     return f"FAIL {result.metric}: " + "; ".join(failures)
+
+
+def _noise_words(result: RuleResult) -> str:
+    """The paired test's words ("within noise: ..."), which decided a relative check."""
+    for c in result.checks:
+        for sep in (", but ", "; "):
+            if c.bound in ("max_drop", "max_rise") and sep in c.reason:
+                tail = c.reason.rsplit(sep, 1)[1]
+                if tail.startswith(("within noise", "significant")):
+                    return f": {tail}"
+    return ""
 
 
 def _condition(check: Check) -> str:

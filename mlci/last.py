@@ -22,6 +22,7 @@ class Last:
     head: RunRecord
     baseline: Baseline
     timings: dict[str, float]
+    evidence: dict[str, Any] | None = None  # noise and slice results, keyed by the rules
 
 
 def _record_dict(rec: RunRecord) -> dict[str, Any]:
@@ -46,12 +47,22 @@ def _record(data: dict[str, Any]) -> RunRecord:
 
 
 def save(
-    root: Path, head: RunRecord, baseline: Baseline, timings: dict[str, float] | None = None
+    root: Path,
+    head: RunRecord,
+    baseline: Baseline,
+    timings: dict[str, float] | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> Path:
     base = baseline.to_dict()
     base["record"] = _record_dict(baseline.record) if baseline.record else None
     pairs = list((timings or {}).items())  # pairs keep their order through sort_keys
-    doc = {"schema": 1, "head": _record_dict(head), "baseline": base, "timings": pairs}
+    doc = {
+        "schema": 1,
+        "head": _record_dict(head),
+        "baseline": base,
+        "timings": pairs,
+        "evidence": evidence,
+    }
     path = records.state_dir(root) / NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     # mlci's own state: compact, and NaN as JSON's NaN token, which Python reads back
@@ -88,4 +99,4 @@ def load(root: Path) -> Last:
             hint="run `mlci diff` again to write it anew",
         ) from e
     timings = {str(k): float(v) for k, v in doc.get("timings", [])}
-    return Last(head=head, baseline=baseline, timings=timings)
+    return Last(head=head, baseline=baseline, timings=timings, evidence=doc.get("evidence"))

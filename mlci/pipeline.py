@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlci import output
 from mlci.errors import MlciError, UsageError
@@ -125,35 +125,42 @@ def compare(ws: Workspace, head: RunRecord, baseline: Baseline) -> Comparison:
     )
 
 
-def judge(ws: Workspace, head: RunRecord, baseline: Baseline) -> Verdict:
-    """The rules of mlci.yaml (always the PR's) applied to head and the baseline."""
-    return judge_with_evidence(ws, head, baseline)[0]
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    slices: tuple[SliceTable, ...] = ()
+    evidence: dict[str, Any] | None = None  # for last.json: `mlci gate` reuses it
 
 
-def judge_with_evidence(
-    ws: Workspace, head: RunRecord, baseline: Baseline
-) -> tuple[Verdict, tuple[SliceTable, ...]]:
-    """The verdict, and the slice tables of `slices:` rules; the paired tests of `noise:`
-    rules and slices come from the predictions (numpy and friends load only for them)."""
+def judge(
+    ws: Workspace, head: RunRecord, baseline: Baseline, cached: dict[str, Any] | None = None
+) -> Judgement:
+    """The rules of mlci.yaml (always the PR's) applied to head and the baseline.
+
+    `noise:` and `slices:` rules need the predictions (pandas, scipy); their results are
+    kept with the last comparison and reused while the rules stay the same, so that
+    `mlci gate` stays light."""
     from mlci import evidence, gates
 
     base = baseline.record
-    noise: dict[int, gates.Noise | str] = {}
-    extra: dict[int, list[gates.Check]] = {}
-    tables: tuple[SliceTable, ...] = ()
+    found, saved = None, None
     if evidence.needed(ws.config):
-        found = evidence.collect(ws.config, head, base)
-        noise, extra, tables = found.noise, found.extra, found.slices
+        key = evidence.rules_key(ws.config)
+        if cached is not None and cached.get("key") == key:
+            found = evidence.from_json(cached)
+        else:
+            found = evidence.collect(ws.config, head, base)
+        saved = {"key": key, **evidence.to_json(found)}
     verdict = gates.evaluate(
         ws.config.gates,
         head.metrics,
         base.metrics if base is not None else None,
         sources=head.sources,
         metric_files=head.metric_files,
-        extra=extra,
-        noise=noise,
+        extra=found.extra if found else None,
+        noise=found.noise if found else None,
     )
-    return verdict, tables
+    return Judgement(verdict, found.slices if found else (), saved)
 
 
 @dataclass(frozen=True)
@@ -206,7 +213,10 @@ def gate_last(ws: Workspace) -> Verdict:
             "run `mlci diff` to compare HEAD"
         )
     output.info(f"mlci: gating {saved.head.sha[:7]} against {saved.baseline.describe()}")
-    return judge(ws, saved.head, saved.baseline)
+    judged = judge(ws, saved.head, saved.baseline, saved.evidence)
+    if judged.evidence != saved.evidence:  # computed now: keep it for the next gate
+        last.save(ws.root, saved.head, saved.baseline, saved.timings, judged.evidence)
+    return judged.verdict
 
 
 @dataclass(frozen=True)
@@ -216,6 +226,7 @@ class Outcome:
     verdict: Verdict
     paths: dict[str, Path]
     report: Report
+    evidence: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -250,7 +261,7 @@ def run_loop(
     found = find_baseline(ws, base=base, head_sha=head.sha, ci_base=ci_base, fetch_notes=True)
     timings = {"head training": t1 - t0, "baseline": time.monotonic() - t1}  # report order
     outcome = write_report(ws, head, found, out_dir, timings=timings, run_url=run_url, started=t0)
-    last.save(ws.root, head, found, dict(outcome.report.timings))
+    last.save(ws.root, head, found, dict(outcome.report.timings), outcome.evidence)
     return outcome
 
 
@@ -277,6 +288,7 @@ def write_report(
     timings: dict[str, float] | None = None,
     run_url: str | None = None,
     started: float | None = None,
+    cached: dict[str, Any] | None = None,
 ) -> Outcome:
     """compare -> gate -> plots -> report.md, report.html, result.json."""
     import time
@@ -285,7 +297,8 @@ def write_report(
     from mlci import report as reports
 
     comparison = compare(ws, head, found)
-    verdict, slices = judge_with_evidence(ws, head, found)
+    judged = judge(ws, head, found, cached)
+    verdict, slices = judged.verdict, judged.slices
     points, metric = history_for_report(ws, found)
     inputs = assemble.Inputs(
         config=ws.config,
@@ -303,7 +316,7 @@ def write_report(
     if started is not None:
         built = replace(built, timings={**built.timings, "total": time.monotonic() - started})
     paths = reports.write(built, out_dir)
-    return Outcome(verdict=verdict, paths=paths, report=built)
+    return Outcome(verdict=verdict, paths=paths, report=built, evidence=judged.evidence)
 
 
 def history_for_report(
@@ -334,7 +347,9 @@ def report_last(ws: Workspace, out: Path | None) -> Outcome:
 
     saved = last.load(ws.root)
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
-    return write_report(ws, saved.head, saved.baseline, out_dir, timings=saved.timings)
+    return write_report(
+        ws, saved.head, saved.baseline, out_dir, timings=saved.timings, cached=saved.evidence
+    )
 
 
 def summary_lines(outcome: Outcome, precision: int) -> str:

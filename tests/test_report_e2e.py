@@ -275,15 +275,20 @@ def test_predictions_that_do_not_fit(repo: Path, run_cli) -> None:  # type: igno
     assert "Expected y_true, y_pred" in err
 
 
-def test_gate_after_a_run_imports_nothing_heavy(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    """DESIGN: `mlci gate` starts fast: none of pandas, matplotlib, sklearn, github."""
+@pytest.mark.parametrize("noise", [False, True])
+def test_gate_after_a_run_imports_nothing_heavy(repo: Path, run_cli, noise: bool) -> None:  # type: ignore[no-untyped-def]
+    """DESIGN: `mlci gate` starts fast: none of pandas, matplotlib, sklearn, github, also
+    with a noise rule, whose paired test the run keeps with the last comparison."""
     project(repo)
+    if noise:
+        with (repo / "mlci.yaml").open("a") as f:
+            f.write("    noise: true\n")
     code, _, _ = run_cli("run", "--dry-run", "--base", "main")
     probe = (
         "import sys, json\n"
         "from mlci import cli\n"
         "rc = cli.run(['-q', 'gate'])\n"
-        "heavy = ('pandas', 'matplotlib', 'sklearn', 'github')\n"
+        "heavy = ('pandas', 'matplotlib', 'sklearn', 'github', 'scipy')\n"
         "print(json.dumps([rc, [m for m in heavy if m in sys.modules]]))\n"
     )
     done = subprocess.run(
@@ -296,3 +301,5 @@ def test_gate_after_a_run_imports_nothing_heavy(repo: Path, run_cli) -> None:  #
     )
     rc, heavy = json.loads(done.stdout.strip().splitlines()[-1])
     assert rc == code and heavy == []
+    if noise:
+        assert "within noise" in done.stdout or "significant" in done.stdout
