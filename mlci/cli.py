@@ -32,7 +32,11 @@ app = typer.Typer(
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="mlci.yaml to use (default: mlci.yaml at the repo root)."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="mlci.yaml to use (default: the nearest mlci.yaml up to the repo root).",
+    ),
 ]
 
 

@@ -66,6 +66,7 @@ class TrainConfig:
             "params": list(self.params),
             "predictions": self.predictions,
             "data": list(self.data),
+            "env": dict(self.env),
         }
 
 
@@ -180,7 +181,9 @@ def find(root: Path, config: Path | None = None) -> Path:
     path = config if config is not None else root / CONFIG_NAME
     if not path.is_file():
         if config is not None:
-            raise ConfigError(f"config file {config} not found", hint="check the --config path")
+            raise ConfigError(
+                f"config file {config} not found", where="--config", hint="check the path"
+            )
         raise ConfigError(
             f"no {CONFIG_NAME} in {root}",
             hint="run `mlci init` to write a starter, or pass --config FILE",

@@ -119,6 +119,7 @@ def publish_last(
             hint="run `mlci report` or `mlci run --dry-run` first, or pass --out DIR",
         ) from e
     code = 0 if verdict == "passed" else 1
+    _check_fresh(ws, report_dir)
     if dry_run or ctx.mode != "pr":
         if not dry_run:
             output.info(
@@ -142,7 +143,7 @@ def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
     assert head is not None  # notes.record trains when there is no record
     parents = ws.repo.first_parent_walk(result.sha, 2)
     if len(parents) == 2:
-        found = find_baseline(ws, base=parents[1], head_sha=result.sha, allow_retrain=False)
+        found = find_baseline(ws, base="HEAD~1", head_sha=result.sha, allow_retrain=False)
     else:
         found = Baseline(
             strategy="none",
@@ -157,6 +158,18 @@ def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
         exit_code=outcome.exit_code,
         text=result.summary() + "\n" + summary_lines(outcome, ws.config.precision),
     )
+
+
+def _check_fresh(ws: Workspace, report_dir: Path) -> None:
+    """A report of another commit must not land as the check of this one."""
+    import json
+
+    head = json.loads((report_dir / "result.json").read_text(encoding="utf-8"))["head"]["sha"]
+    if head != ws.repo.head_sha():
+        raise UsageError(
+            f"the report in {report_dir} is of {head[:7]}, but HEAD is {ws.repo.head_sha()[:7]}",
+            hint="run `mlci report` (or `mlci run --dry-run`) again for this commit",
+        )
 
 
 def _local_publish(ws: Workspace, ctx: CIContext, md: Path, comment_url: str = "") -> None:

@@ -874,7 +874,7 @@ def copy_user_plots(
 
 def _glob_images(pattern: str, root: Path) -> tuple[list[Path], str | None]:
     if not pattern.strip() or Path(pattern).is_absolute():
-        return [], "is not a path relative to the repository root"
+        return [], "is not a path relative to the directory of mlci.yaml"
     try:
         matches = sorted(root.glob(pattern))
     except ValueError as e:  # an empty or malformed pattern

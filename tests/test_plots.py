@@ -365,7 +365,7 @@ def test_copy_user_plots(tmp_path: Path) -> None:
         "train.plots: 'missing/*.png' matched no file",
         "train.plots: 'docs/*' matched no image (png, jpg, jpeg, gif, svg)",
         "train.plots: '../*.png' matched files outside the repository (skipped)",
-        "train.plots: '/etc/*.png' is not a path relative to the repository root",
+        "train.plots: '/etc/*.png' is not a path relative to the directory of mlci.yaml",
     ]
     again, _ = plots.copy_user_plots(patterns, root, tmp_path / "again")
     assert [p.name for p in again] == names

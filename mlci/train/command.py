@@ -31,7 +31,8 @@ POLL = 0.25  # how often the loop looks at the clock when the command is silent
 DRAIN = 2.0  # after the command exits, how long to wait for children that hold its output
 
 NOT_FOUND_HINT = (
-    "check train.command in mlci.yaml; the command runs from the repository root without a shell"
+    "check train.command in mlci.yaml; the command runs, without a shell, from the "
+    "directory of mlci.yaml"
 )
 FAILED_HINT = "the last lines of its log are below; the full log is in that file"
 TIMEOUT_HINT = "raise train.timeout in mlci.yaml or make the training faster"
@@ -65,6 +66,7 @@ def run_command(
             _kill_group(proc, grace=KILL_GRACE)
             raise TrainingError(
                 f"{label} timed out after {timeout:g}s",
+                where=str(log_path),
                 hint=TIMEOUT_HINT,
                 detail=_tail_detail(log_path),
             ) from None

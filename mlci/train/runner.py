@@ -144,6 +144,7 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
     )
     duration = time.monotonic() - t0
     _require_outputs(config, where)
+    _warn_stale(config, where, time.time() - duration)
     params = metric_files.read_params(config.params, where.workdir) if config.params else {}
     return _Done(
         values=metric_files.read_metrics(config.metrics, where.workdir),
@@ -188,9 +189,21 @@ def _require_outputs(config: TrainConfig, where: Where) -> None:
         raise TrainingError(
             f"{where.label} wrote no {', '.join(missing)}",
             where="train.metrics" if missing[0] in config.metrics else "train.predictions",
-            hint="make the command write that file (paths are relative to the repository "
-            "root), or fix the path in mlci.yaml",
+            hint="make the command write that file (paths are relative to the directory of "
+            "mlci.yaml), or fix the path in mlci.yaml",
         )
+
+
+def _warn_stale(config: TrainConfig, where: Where, started: float) -> None:
+    """A metrics file older than the training was not written by it: say so (a cached
+    pipeline stage, `dvc repro` with nothing to do, may leave it so on purpose)."""
+    for name in (*config.metrics, *([config.predictions] if config.predictions else [])):
+        path = where.workdir / name
+        if path.is_file() and path.stat().st_mtime < started - 1:
+            output.warn(
+                f"{name} is older than this training: its values may be from an "
+                "earlier run (did the command write it?)"
+            )
 
 
 def _digest(data: bytes) -> str:
