@@ -196,3 +196,28 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_metrics_file_older_than_the_training_is_flagged(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (repo / "train.py").write_text("print('nothing to do: the stage is cached')\n")
+    (repo / "metrics.json").write_text('{"accuracy": 0.9}')
+    (repo / "mlci.yaml").write_text(
+        f"train:\n  command: [{json.dumps(sys.executable)}, train.py]\n  metrics: metrics.json\n"
+    )
+    commit_all(repo, "cached")
+    old = time.time() - 3600
+    os.utime(repo / "metrics.json", (old, old))
+    code, _, err = run_cli("train")
+    assert code == 0  # a cached pipeline stage may do this on purpose: a warning, not a failure
+    assert "metrics.json is older than this training" in err
+
+
+def test_publish_refuses_a_report_of_another_commit(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    project(repo)
+    code, _, _ = run_cli("run", "--dry-run", "--base", "main")
+    assert code in (0, 1)
+    (repo / "c.txt").write_text("0.25")
+    commit_all(repo, "another change")
+    code, _, err = run_cli("publish", "--dry-run")
+    assert code == 2
+    assert "but HEAD is" in err and "run `mlci report`" in err
