@@ -168,7 +168,7 @@ def _check_fresh(ws: Workspace, report_dir: Path) -> None:
     if head != ws.repo.head_sha():
         raise UsageError(
             f"the report in {report_dir} is of {head[:7]}, but HEAD is {ws.repo.head_sha()[:7]}",
-            hint="run `mlci report` (or `mlci run --dry-run`) again for this commit",
+            hint="run `mlci run --dry-run` (or `mlci diff`, then `mlci report`) for this commit",
         )
 
 

@@ -220,4 +220,4 @@ def test_publish_refuses_a_report_of_another_commit(repo: Path, run_cli) -> None
     commit_all(repo, "another change")
     code, _, err = run_cli("publish", "--dry-run")
     assert code == 2
-    assert "but HEAD is" in err and "run `mlci report`" in err
+    assert "but HEAD is" in err and "Run `mlci run --dry-run`" in err
