@@ -214,6 +214,7 @@ def from_retraining(ctx: Context) -> Baseline | str:
     if note:
         output.info(f"mlci: {note}")
     with repo.worktree(sha) as tree:
+        output.debug(f"mlci: temporary worktree of {sha[:7]} at {tree}")
         workdir = tree / ctx.ws.subdir if ctx.ws.subdir else tree
         where = Where(sha=sha, workdir=workdir, code=repo.tree_of(sha), label=label)
         try:

@@ -98,6 +98,7 @@ def find_baseline(
     head = "HEAD" if head_sha == ws.repo.head_sha() else head_sha
     merge_base = ws.repo.merge_base(head, ref)
     fetched = bool(fetch_notes and ws.repo.remote_url() and ws.repo.notes_fetch())
+    output.debug(f"mlci: base {ref}, merge-base {merge_base[:7]}, notes fetched: {fetched}")
     ctx = baselines.Context(
         ws=ws,
         ref=ref,

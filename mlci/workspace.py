@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci import config as configs
+from mlci import output
 from mlci.config import Config
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def open_workspace(
         config_path = _find_upwards(here, repo.root.resolve())
     path = configs.find(repo.root, config_path)
     config = configs.with_report_name(configs.load(path.resolve()), report_name)
+    output.debug(f"mlci: config {path.resolve()}, repository {repo.root}")
     return Workspace(repo=repo, config=config)
 
 

@@ -95,6 +95,7 @@ def _train(config: TrainConfig, where: Where, state_root: Path) -> RunRecord:
             raise
         for name, shown in done.values.non_numeric.items():
             output.warn(f"metric {name} is not a number ({shown}); it is not compared")
+        output.debug(f"mlci: {where.label} took {done.duration:.1f}s; record in {target}")
         info = _info(config, where, done, started)
         rec = RunRecord(sha=where.sha, metrics=done.values.values, params=done.params, info=info)
         return records.write(target, rec, log=log, predictions=done.predictions, extra=done.extra)
