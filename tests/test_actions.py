@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 import mlci
-from tests.conftest import commit_all, git, read_outputs
+from tests.conftest import GIT_ENV, commit_all, git, read_outputs
 
 if TYPE_CHECKING:
     from tests.fakegithub import FakeGitHub
@@ -487,6 +487,30 @@ def test_setup_installs_its_own_checkout(fresh_python: Path, tmp_path: Path) -> 
     assert cache.uses == "actions/cache@v4"
     assert cache.with_["path"]  # pip's cache dir, from the step before
     assert re.fullmatch(r"mlci-pip-Linux-[0-9a-f]{32}", cache.with_["key"])
+    # the installed copy, not this checkout, runs the loop: templates and the example
+    # must have come with the wheel
+    where = subprocess.run(
+        [str(fresh_python / "python"), "-c", "import mlci; print(mlci.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.strip()
+    assert "site-packages" in where and not where.startswith(str(ROOT / "mlci"))
+    demo = subprocess.run(
+        [str(fresh_python / "mlci"), "demo", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert (
+        (tmp_path / "demo" / ".mlci" / "report" / "report.md")
+        .read_text()
+        .startswith("<!-- mlci-report:default -->")
+    )
 
 
 def test_setup_refuses_a_version_that_is_not_one(fresh_python: Path, tmp_path: Path) -> None:
