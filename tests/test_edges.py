@@ -221,3 +221,15 @@ def test_publish_refuses_a_report_of_another_commit(repo: Path, run_cli) -> None
     code, _, err = run_cli("publish", "--dry-run")
     assert code == 2
     assert "but HEAD is" in err and "Run `mlci run --dry-run`" in err
+
+
+def test_the_built_in_pipeline_honours_train_timeout(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (repo / "mlci.yaml").write_text(
+        "train:\n  sklearn:\n    dataset: digits\n"
+        "    model: sklearn.ensemble.RandomForestClassifier\n"
+        "    params: {n_estimators: 3000}\n  timeout: 1\n"
+    )
+    commit_all(repo, "slow forest")
+    code, _, err = run_cli("train")  # 3,000 trees take far longer than a second
+    assert code == 3 and "timed out after 1s" in err and "train.timeout" in err
+    assert not any((repo / ".mlci" / "runs").iterdir())

@@ -6,12 +6,16 @@ worktree; only `workdir` and the label differ.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
 import shutil
+import signal
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,7 +124,8 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
     if config.sklearn is not None:
         from mlci.train.sklearn import run_sklearn
 
-        result = run_sklearn(config.sklearn, out_dir=tmp, log_path=log, label=where.label)
+        with _time_limit(config.timeout, where.label):
+            result = run_sklearn(config.sklearn, out_dir=tmp, log_path=log, label=where.label)
         model = tmp / "model.pkl"
         return _Done(
             values=metric_files.read_metrics([records.METRICS], tmp),
@@ -179,6 +184,33 @@ def _info(config: TrainConfig, where: Where, done: _Done, started: datetime) -> 
         **records.sources_info(done.values.sources, done.metric_files),
         "non_numeric": done.values.non_numeric,
     }
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, label: str) -> Iterator[None]:
+    """train.timeout for the in-process pipeline: SIGALRM interrupts the fit (Unix, main
+    thread; elsewhere the pipeline runs without a limit)."""
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        from mlci.train.command import TIMEOUT_HINT
+
+        raise TrainingError(
+            f"{label} timed out after {seconds:g}s", where="train.timeout", hint=TIMEOUT_HINT
+        )
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _require_outputs(config: TrainConfig, where: Where) -> None:
