@@ -5,8 +5,7 @@ Comparison, and ``mlci gate`` must start fast.
 
 JSON form (``to_dict``): NaN and infinities are written as the strings ``"nan"``,
 ``"inf"`` and ``"-inf"`` (``None`` already means "no value"), so the document passes
-``json.dumps(allow_nan=False)`` and ``from_dict`` restores the floats. For params, whose
-values may be strings, that encoding is one-way: a NaN param comes back as ``"nan"``.
+``json.dumps(allow_nan=False)``.
 """
 
 from __future__ import annotations
@@ -16,9 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from math import isfinite
 
+from mlci.record import json_safe
+
 STATUSES = ("better", "worse", "unchanged", "added", "removed", "invalid", "new")
 PARAM_STATUSES = ("changed", "added", "removed", "unchanged")
-_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 @dataclass(frozen=True)
@@ -65,20 +65,6 @@ class Comparison:
             "rows": [_row_dict(r) for r in self.rows],
             "params": [_param_dict(p) for p in self.params],
         }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Comparison:
-        """The inverse of to_dict; raises ValueError on a document it did not write."""
-        rows = _list(data.get("rows", []), "rows")
-        params = _list(data.get("params", []), "params")
-        has_baseline = data.get("has_baseline", True)
-        if not isinstance(has_baseline, bool):
-            raise ValueError("comparison: has_baseline must be true or false")
-        return cls(
-            rows=tuple(_row_from(r, f"rows[{i}]") for i, r in enumerate(rows)),
-            params=tuple(_param_from(p, f"params[{i}]") for i, p in enumerate(params)),
-            has_baseline=has_baseline,
-        )
 
 
 def compare(
@@ -167,41 +153,13 @@ def _same(a: object, b: object) -> bool:
 # --- JSON ----------------------------------------------------------------------------
 
 
-def json_float(value: float | None) -> float | str | None:
-    """A float for json.dumps(allow_nan=False): non-finite values become strings."""
-    if value is None or math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-def float_from_json(value: object, where: str) -> float | None:
-    """The inverse of json_float; ValueError names ``where`` on anything else."""
-    if value is None:
-        return None
-    if isinstance(value, str) and value in _NON_FINITE:
-        return _NON_FINITE[value]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f'{where} must be a number, null, "nan", "inf" or "-inf"')
-    return float(value)
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, float):
-        return json_float(value)
-    if isinstance(value, Mapping):
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    return value
-
-
 def _row_dict(r: Row) -> dict[str, object]:
     return {
         "name": r.name,
-        "base": json_float(r.base),
-        "head": json_float(r.head),
-        "delta": json_float(r.delta),
-        "rel_delta": json_float(r.rel_delta),
+        "base": json_safe(r.base),
+        "head": json_safe(r.head),
+        "delta": json_safe(r.delta),
+        "rel_delta": json_safe(r.rel_delta),
         "status": r.status,
         "higher_is_better": r.higher_is_better,
     }
@@ -210,45 +168,7 @@ def _row_dict(r: Row) -> dict[str, object]:
 def _param_dict(p: ParamRow) -> dict[str, object]:
     return {
         "name": p.name,
-        "base": _json_value(p.base),
-        "head": _json_value(p.head),
+        "base": json_safe(p.base),
+        "head": json_safe(p.head),
         "status": p.status,
     }
-
-
-def _list(value: object, where: str) -> list[object]:
-    if not isinstance(value, list):
-        raise ValueError(f"comparison: {where} must be a list")
-    return value
-
-
-def _fields(item: object, where: str, keys: tuple[str, ...]) -> Mapping[str, object]:
-    if not isinstance(item, Mapping):
-        raise ValueError(f"comparison: {where} must be a mapping")
-    missing = [k for k in keys if k not in item]
-    if missing:
-        raise ValueError(f"comparison: {where} has no {', '.join(missing)}")
-    return item
-
-
-def _status(value: object, allowed: tuple[str, ...], where: str) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"comparison: {where}.status must be one of {', '.join(allowed)}")
-    return value
-
-
-def _row_from(item: object, where: str) -> Row:
-    keys = ("name", "base", "head", "delta", "rel_delta", "status", "higher_is_better")
-    d = _fields(item, where, keys)
-    name, hib = d["name"], d["higher_is_better"]
-    if not isinstance(name, str) or not isinstance(hib, bool):
-        raise ValueError(f"comparison: {where} needs a string name and a boolean higher_is_better")
-    base, head, delta, rel = (float_from_json(d[k], f"comparison: {where}.{k}") for k in keys[1:5])
-    return Row(name, base, head, delta, rel, _status(d["status"], STATUSES, where), hib)
-
-
-def _param_from(item: object, where: str) -> ParamRow:
-    d = _fields(item, where, ("name", "base", "head", "status"))
-    if not isinstance(d["name"], str):
-        raise ValueError(f"comparison: {where}.name must be a string")
-    return ParamRow(d["name"], d["base"], d["head"], _status(d["status"], PARAM_STATUSES, where))

@@ -14,8 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from mlci.compare import float_from_json, json_float
 from mlci.config import Bound, GateRule
+from mlci.record import json_safe
 
 OUTCOMES = ("passed", "failed", "skipped")
 _EPS = 1e-12  # relative: a drop exactly equal to the bound passes despite float rounding
@@ -55,8 +55,8 @@ class Check:
             "limit": self.limit,
             "outcome": self.outcome,
             "reason": self.reason,
-            "value": json_float(self.value),
-            "threshold": json_float(self.threshold),
+            "value": json_safe(self.value),
+            "threshold": json_safe(self.threshold),
         }
 
 
@@ -74,8 +74,8 @@ class RuleResult:
         return {
             "metric": self.metric,
             "rule": _rule_dict(self.rule),
-            "base": json_float(self.base),
-            "head": json_float(self.head),
+            "base": json_safe(self.base),
+            "head": json_safe(self.head),
             "outcome": self.outcome,
             "reason": self.reason,
             "checks": [c.to_dict() for c in self.checks],
@@ -112,14 +112,6 @@ class Verdict:
             "skipped": self.skipped,
             "results": [r.to_dict() for r in self.results],
         }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Verdict:
-        """The inverse of to_dict; raises ValueError on a document it did not write."""
-        results = data.get("results")
-        if not isinstance(results, list):
-            raise ValueError("verdict: results must be a list")
-        return cls(tuple(_result_from(r, f"verdict: results[{i}]") for i, r in enumerate(results)))
 
 
 def evaluate(
@@ -400,82 +392,3 @@ def _rule_dict(rule: GateRule) -> dict[str, object]:
         "min_slice_size": rule.min_slice_size,
         "line": rule.line,
     }
-
-
-def _mapping(item: object, where: str) -> Mapping[str, object]:
-    if not isinstance(item, Mapping):
-        raise ValueError(f"{where} must be a mapping")
-    return item
-
-
-def _text(d: Mapping[str, object], key: str, where: str) -> str:
-    value = d.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"{where}.{key} must be a string")
-    return value
-
-
-def _bound_from(value: object, where: str) -> Bound | None:
-    if isinstance(value, str) and value.endswith("%"):
-        try:
-            return Bound(float(value[:-1]), relative=True)
-        except ValueError as e:
-            raise ValueError(f'{where} must be a number or "N%"') from e
-    number = float_from_json(value, where)
-    return None if number is None else Bound(number)
-
-
-def _int(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where} must be a whole number")
-    return value
-
-
-def _rule_from(item: object, where: str) -> GateRule:
-    d = _mapping(item, where)
-    slices = d.get("slices", [])
-    if not isinstance(slices, list) or not all(isinstance(s, str) for s in slices):
-        raise ValueError(f"{where}.slices must be a list of strings")
-    return GateRule(
-        metric=_text(d, "metric", where),
-        min=float_from_json(d.get("min"), f"{where}.min"),
-        max=float_from_json(d.get("max"), f"{where}.max"),
-        max_drop=_bound_from(d.get("max_drop"), f"{where}.max_drop"),
-        max_rise=_bound_from(d.get("max_rise"), f"{where}.max_rise"),
-        noise=float_from_json(d.get("noise"), f"{where}.noise"),
-        slices=tuple(slices),
-        min_slice_size=_int(d.get("min_slice_size", 30), f"{where}.min_slice_size"),
-        line=_int(d.get("line", 0), f"{where}.line"),
-    )
-
-
-def _check_from(item: object, where: str) -> Check:
-    d = _mapping(item, where)
-    outcome = _text(d, "outcome", where)
-    if outcome not in OUTCOMES:
-        raise ValueError(f"{where}.outcome must be one of {', '.join(OUTCOMES)}")
-    return Check(
-        _text(d, "bound", where),
-        _text(d, "limit", where),
-        outcome,
-        _text(d, "reason", where),
-        float_from_json(d.get("value"), f"{where}.value"),
-        float_from_json(d.get("threshold"), f"{where}.threshold"),
-    )
-
-
-def _result_from(item: object, where: str) -> RuleResult:
-    d = _mapping(item, where)
-    outcome = _text(d, "outcome", where)
-    checks = d.get("checks", [])
-    if outcome not in OUTCOMES or not isinstance(checks, list):
-        raise ValueError(f"{where} needs an outcome in {', '.join(OUTCOMES)} and a checks list")
-    return RuleResult(
-        rule=_rule_from(d.get("rule"), f"{where}.rule"),
-        metric=_text(d, "metric", where),
-        base=float_from_json(d.get("base"), f"{where}.base"),
-        head=float_from_json(d.get("head"), f"{where}.head"),
-        outcome=outcome,
-        checks=tuple(_check_from(c, f"{where}.checks[{i}]") for i, c in enumerate(checks)),
-        reason=_text(d, "reason", where),
-    )

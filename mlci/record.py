@@ -93,16 +93,17 @@ def dump_json(data: Any) -> str:
     big = isinstance(data, dict) and (
         len(data) > 1000 or sum(len(v) for v in data.values() if isinstance(v, dict)) > 1000
     )
-    return json.dumps(_finite(data), indent=None if big else 2, sort_keys=True) + "\n"
+    return json.dumps(json_safe(data), indent=None if big else 2, sort_keys=True) + "\n"
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """For json.dumps(allow_nan=False): NaN and infinities become "nan", "inf", "-inf"."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 

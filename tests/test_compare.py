@@ -159,20 +159,18 @@ def test_params_not_diffed_without_both_sides() -> None:
     assert _cmp({"a": 1.0}, {"a": 1.0}).changed_params() == ()
 
 
-def test_round_trip_through_strict_json() -> None:
+def test_strict_json_keeps_non_finite_values_as_strings() -> None:
     c = _cmp(
         {"acc": 0.9, "nan": math.nan, "inf": math.inf, "new": 1.0, "r2": 0.1},
         {"acc": 0.8, "nan": 1.0, "inf": 2.0, "gone": -math.inf, "r2": 0.0},
         head_params={"lr": 0.1, "layers": 3},
         base_params={"lr": 0.2, "opt": None},
     )
-    text = json.dumps(c.to_dict(), allow_nan=False)
-    back = Comparison.from_dict(json.loads(text))
-    assert back == c
-    nan_row = back.row("nan")
-    assert nan_row is not None and nan_row.head is not None and math.isnan(nan_row.head)
-    gone = back.row("gone")
-    assert gone is not None and gone.base == -math.inf
+    data = json.loads(json.dumps(c.to_dict(), allow_nan=False))
+    rows = {r["name"]: r for r in data["rows"]}
+    assert rows["nan"]["head"] == "nan" and rows["gone"]["base"] == "-inf"
+    assert rows["acc"]["delta"] == pytest.approx(0.1)
+    assert {p["name"] for p in data["params"]} == {"lr", "layers", "opt"}
 
 
 def test_nan_param_is_written_as_a_string() -> None:
@@ -181,64 +179,9 @@ def test_nan_param_is_written_as_a_string() -> None:
     assert data["params"][0]["head"] == "nan"
 
 
-def test_round_trip_without_baseline() -> None:
-    c = _cmp({"a": 1.0}, None)
-    back = Comparison.from_dict(json.loads(json.dumps(c.to_dict(), allow_nan=False)))
-    assert back == c and not back.has_baseline
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        {"rows": "x"},
-        {"rows": [1]},
-        {"rows": [{"name": "a"}]},
-        {
-            "rows": [
-                {
-                    "name": "a",
-                    "base": "high",
-                    "head": 1,
-                    "delta": None,
-                    "rel_delta": None,
-                    "status": "new",
-                    "higher_is_better": True,
-                }
-            ]
-        },
-        {
-            "rows": [
-                {
-                    "name": "a",
-                    "base": None,
-                    "head": 1,
-                    "delta": None,
-                    "rel_delta": None,
-                    "status": "great",
-                    "higher_is_better": True,
-                }
-            ]
-        },
-        {
-            "rows": [
-                {
-                    "name": "a",
-                    "base": None,
-                    "head": True,
-                    "delta": None,
-                    "rel_delta": None,
-                    "status": "new",
-                    "higher_is_better": True,
-                }
-            ]
-        },
-        {"rows": [], "has_baseline": "yes"},
-        {"rows": [], "params": [{"name": "p", "base": 1, "head": 2, "status": "?"}]},
-    ],
-)
-def test_from_dict_rejects_bad_documents(data: dict[str, object]) -> None:
-    with pytest.raises(ValueError, match="comparison"):
-        Comparison.from_dict(data)
+def test_json_without_baseline() -> None:
+    data = _cmp({"a": 1.0}, None).to_dict()
+    assert data["has_baseline"] is False and data["rows"][0]["status"] == "new"
 
 
 def test_ten_thousand_metrics() -> None:

@@ -289,57 +289,7 @@ def test_verdict_round_trip_through_strict_json() -> None:
     assert counts == (False, False, 3, 1)
     assert data["results"][0]["rule"]["max_drop"] == "2.5%"
     assert data["results"][1]["head"] == "nan"
-    back = Verdict.from_dict(data)
-    assert back.results[0].rule == rules[0]
-    assert back.results[1].head is not None and math.isnan(back.results[1].head)
-    assert back.results[2:] == verdict.results[2:]
-    assert back.results[0] == verdict.results[0]
-    assert format_rules(back) == format_rules(verdict)
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        {},
-        {"results": [1]},
-        {
-            "results": [
-                {
-                    "metric": "a",
-                    "outcome": "won",
-                    "checks": [],
-                    "reason": "",
-                    "rule": {"metric": "a"},
-                }
-            ]
-        },
-        {
-            "results": [
-                {
-                    "metric": "a",
-                    "outcome": "passed",
-                    "checks": [],
-                    "reason": "",
-                    "rule": {"metric": "a", "max_drop": "lots%"},
-                }
-            ]
-        },
-        {
-            "results": [
-                {
-                    "metric": "a",
-                    "outcome": "passed",
-                    "reason": "",
-                    "rule": {"metric": "a"},
-                    "checks": [{"bound": "min", "limit": "1", "outcome": "x", "reason": ""}],
-                }
-            ]
-        },
-    ],
-)
-def test_verdict_from_dict_rejects_bad_documents(data: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
-        Verdict.from_dict(data)
+    assert data["results"][0]["rule"]["line"] == rules[0].line
 
 
 # --- terminal listing --------------------------------------------------------------------
