@@ -93,7 +93,8 @@ def run(target: Path | None) -> DemoResult:
         os.environ["PATH"] = path
     verdict = "passed" if result.exit_code == 0 else "failed"
     text = (
-        f"{result.text}\n\nThe demo repository is {repo}: `cd` there and try "
-        "`mlci diff`, `mlci gate` or `mlci run --dry-run`."
+        f"{result.text}\n\nThe PR branch swaps main's logistic regression for a shallow random "
+        f"forest; the verdict above is what its pull request would get.\nThe demo repository is "
+        f"{repo}: `cd` there and try `mlci diff`, `mlci gate` or `mlci history`."
     )
     return DemoResult(repo=repo, verdict=verdict, text=text)

@@ -112,14 +112,19 @@ def publish_last(
 
     report_dir = out or default_out(ws)
     try:
-        verdict = json.loads((report_dir / "result.json").read_text(encoding="utf-8"))["verdict"]
-    except (OSError, ValueError, KeyError) as e:
+        result = json.loads((report_dir / "result.json").read_text(encoding="utf-8"))
+        verdict, head = result["verdict"], result["head"]["sha"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(
             f"no rendered report in {report_dir}",
             hint="run `mlci report` or `mlci run --dry-run` first, or pass --out DIR",
         ) from e
+    if head != ws.repo.head_sha():  # another commit's report must not become this one's check
+        raise UsageError(
+            f"the report in {report_dir} is of {head[:7]}, but HEAD is {ws.repo.head_sha()[:7]}",
+            hint="run `mlci run --dry-run` (or `mlci diff`, then `mlci report`) for this commit",
+        )
     code = 0 if verdict == "passed" else 1
-    _check_fresh(ws, report_dir)
     if dry_run or ctx.mode != "pr":
         if not dry_run:
             output.info(
@@ -158,18 +163,6 @@ def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
         exit_code=outcome.exit_code,
         text=result.summary() + "\n" + summary_lines(outcome, ws.config.precision),
     )
-
-
-def _check_fresh(ws: Workspace, report_dir: Path) -> None:
-    """A report of another commit must not land as the check of this one."""
-    import json
-
-    head = json.loads((report_dir / "result.json").read_text(encoding="utf-8"))["head"]["sha"]
-    if head != ws.repo.head_sha():
-        raise UsageError(
-            f"the report in {report_dir} is of {head[:7]}, but HEAD is {ws.repo.head_sha()[:7]}",
-            hint="run `mlci run --dry-run` (or `mlci diff`, then `mlci report`) for this commit",
-        )
 
 
 def _local_publish(ws: Workspace, ctx: CIContext, md: Path, comment_url: str = "") -> None:

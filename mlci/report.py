@@ -9,6 +9,7 @@ then the log, and the report says what was cut and where the full data is.
 from __future__ import annotations
 
 import base64
+import functools
 import html as htmllib
 import json
 import mimetypes
@@ -105,16 +106,6 @@ def render(
 def _render(
     report: Report, url: Callable[[Plot], str], *, rows: int | None, log_lines: int, slice_rows: int
 ) -> str:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    from mlci.resources import templates_dir
-
-    env = Environment(
-        loader=FileSystemLoader(templates_dir()),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
     icon, words = verdict_words(report.verdict)
     p = report.precision
     context = {
@@ -132,7 +123,23 @@ def _render(
         "details": _details(report, log_lines),
         "footer": _footer(report),
     }
-    return env.get_template("report.md.j2").render(**context)
+    return str(_template().render(**context))
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> Any:
+    """The comment template, loaded once: render() may try several sizes to fit."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from mlci.resources import templates_dir
+
+    env = Environment(
+        loader=FileSystemLoader(templates_dir()),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    return env.get_template("report.md.j2")
 
 
 def _summary(report: Report) -> str:
