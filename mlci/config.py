@@ -37,6 +37,19 @@ class SklearnSpec:
     where: str = field(default="", compare=False)  # mlci.yaml:line, for errors found later
 
 
+# what feeds training when train.inputs is not given: every tracked file but these
+DEFAULT_INPUT_EXCLUDES = ("*.md", "docs/**", ".github/**", "LICENSE*")
+BASELINE_SOURCES = ("notes", "mlflow", "files", "retrain")
+
+
+@dataclass(frozen=True)
+class MlflowTrain:
+    """train.mlflow: the experiment the training logs to, on the user's tracking server."""
+
+    experiment: str
+    tracking_uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else MLflow's default
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     command: tuple[str, ...] | None = None
@@ -48,6 +61,10 @@ class TrainConfig:
     data: tuple[str, ...] = ()  # files the training reads, fingerprinted in the record
     timeout: float = 3600.0
     env: Mapping[str, str] = field(default_factory=dict)
+    shell: bool = False  # run a command string with bash -c (for `a && b`, pipes)
+    inputs: tuple[str, ...] = ()  # globs of what feeds training; () means DEFAULT_INPUTS
+    cache: bool = True  # reuse a training whose input fingerprint is identical
+    mlflow: MlflowTrain | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A plain form for record.json and for comparing two trainings."""
@@ -67,6 +84,11 @@ class TrainConfig:
             "predictions": self.predictions,
             "data": list(self.data),
             "env": dict(self.env),
+            "shell": self.shell,
+            "inputs": list(self.inputs),
+            "mlflow": None
+            if self.mlflow is None
+            else {"experiment": self.mlflow.experiment, "tracking_uri": self.mlflow.tracking_uri},
         }
 
 
@@ -74,6 +96,13 @@ class TrainConfig:
 class BaselineConfig:
     ref: str | None = None
     retrain: bool = True
+    sources: tuple[str, ...] | None = None  # None: notes, [mlflow,] files, retrain
+
+    def source_order(self, mlflow: bool) -> tuple[str, ...]:
+        """The sources to try, in order; mlflow joins after notes when train.mlflow is set."""
+        if self.sources is not None:
+            return self.sources
+        return ("notes", "mlflow", "files", "retrain") if mlflow else ("notes", "files", "retrain")
 
 
 @dataclass(frozen=True)
@@ -122,6 +151,20 @@ class GithubConfig:
     status: bool = True
     summary: bool = True
     assets_branch: str = "mlci-assets"
+    assets_keep_days: int = 90  # older images leave the assets branch
+
+
+@dataclass(frozen=True)
+class RegisterConfig:
+    """mlflow.register: the registered model and the alias a blessed push moves."""
+
+    model: str
+    alias: str = "champion"
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    register: RegisterConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +177,7 @@ class Config:
     gates: tuple[GateRule, ...] = ()
     report: ReportConfig = ReportConfig()
     github: GithubConfig = GithubConfig()
+    mlflow: MlflowConfig = MlflowConfig()
 
     @property
     def root(self) -> Path:
@@ -325,7 +369,9 @@ def _kind(value: Any) -> str:
 
 
 def _build(doc: _Node, path: Path) -> Config:
-    top = doc.mapping(("train", "baseline", "metrics", "precision", "gates", "report", "github"))
+    top = doc.mapping(
+        ("train", "baseline", "metrics", "precision", "gates", "report", "github", "mlflow")
+    )
     if "train" not in top:
         doc.fail("has no 'train' section", hint="add train.command or train.sklearn")
     parts: dict[str, Any] = {"path": path, "train": _train(top["train"])}
@@ -336,6 +382,7 @@ def _build(doc: _Node, path: Path) -> Config:
         "report": _report,
         "github": _github,
         "precision": _precision,
+        "mlflow": _mlflow,
     }
     for key, build in builders.items():
         if key in top:
@@ -355,6 +402,10 @@ def _train(node: _Node) -> TrainConfig:
             "data",
             "timeout",
             "env",
+            "shell",
+            "inputs",
+            "cache",
+            "mlflow",
         )
     )
     if ("command" in m) == ("sklearn" in m):
@@ -365,13 +416,29 @@ def _train(node: _Node) -> TrainConfig:
     out: dict[str, Any] = {}
     if "command" in m:
         out["command"] = _command(m["command"])
-        if "metrics" not in m:
-            node.fail("needs 'metrics': the file(s) your command writes", hint="add train.metrics")
+        if "metrics" not in m and "mlflow" not in m:
+            node.fail(
+                "needs 'metrics': the file(s) your command writes",
+                hint="add train.metrics (or train.mlflow when the command logs to MLflow)",
+            )
     else:
         out["sklearn"] = _sklearn(m["sklearn"])
-    for key in ("metrics", "params", "plots", "data"):
+    for key in ("metrics", "params", "plots", "data", "inputs"):
         if key in m:
             out[key] = m[key].strings()
+    for key in ("shell", "cache"):
+        if key in m:
+            out[key] = m[key].boolean()
+    if out.get("shell") and "command" not in m:
+        m["shell"].fail("needs train.command: the built-in pipeline runs no shell")
+    if "mlflow" in m:
+        mm = m["mlflow"].mapping(("experiment", "tracking_uri"))
+        if "experiment" not in mm:
+            m["mlflow"].fail("needs 'experiment': the MLflow experiment the training logs to")
+        out["mlflow"] = MlflowTrain(
+            experiment=mm["experiment"].text(),
+            tracking_uri=mm["tracking_uri"].text() if "tracking_uri" in mm else None,
+        )
     if "predictions" in m:
         out["predictions"] = m["predictions"].text()
     if "timeout" in m:
@@ -456,10 +523,25 @@ def _precision(node: _Node) -> int:
 
 
 def _baseline(node: _Node) -> BaselineConfig:
-    m = node.mapping(("ref", "retrain"))
+    m = node.mapping(("ref", "retrain", "sources"))
+    sources = None
+    if "sources" in m:
+        sources = m["sources"].strings()
+        for name in sources:
+            if name not in BASELINE_SOURCES:
+                close = difflib.get_close_matches(name, BASELINE_SOURCES, n=1)
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else "choose from " + ", ".join(BASELINE_SOURCES)
+                )
+                m["sources"].fail(f"'{name}' is not a baseline source", hint=hint)
+        if len(set(sources)) != len(sources):
+            m["sources"].fail("names a source twice")
     return BaselineConfig(
         ref=m["ref"].text() if "ref" in m else None,
         retrain=m["retrain"].boolean() if "retrain" in m else True,
+        sources=sources,
     )
 
 
@@ -559,10 +641,26 @@ def _report(node: _Node) -> ReportConfig:
 
 
 def _github(node: _Node) -> GithubConfig:
-    m = node.mapping(("comment", "check", "status", "summary", "assets_branch"))
+    m = node.mapping(("comment", "check", "status", "summary", "assets_branch", "assets_keep_days"))
     out: dict[str, Any] = {
         k: m[k].boolean() for k in ("comment", "check", "status", "summary") if k in m
     }
     if "assets_branch" in m:
         out["assets_branch"] = m["assets_branch"].text()
+    if "assets_keep_days" in m:
+        out["assets_keep_days"] = m["assets_keep_days"].integer(low=1)
     return GithubConfig(**out)
+
+
+def _mlflow(node: _Node) -> MlflowConfig:
+    m = node.mapping(("register",))
+    if "register" not in m:
+        return MlflowConfig()
+    r = m["register"].mapping(("model", "alias"))
+    if "model" not in r:
+        m["register"].fail("needs 'model': the registered model name")
+    return MlflowConfig(
+        register=RegisterConfig(
+            model=r["model"].text(), alias=r["alias"].text() if "alias" in r else "champion"
+        )
+    )
