@@ -5,6 +5,7 @@ Heavy libraries are imported inside the commands, so ``mlci --help`` starts fast
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import traceback
@@ -211,7 +212,7 @@ def report(config: ConfigOpt = None, out: OutOpt = None, name: NameOpt = None) -
     ws = workspace.open_workspace(config, report_name=name)
     outcome = pipeline.report_last(ws, out)
     output.result(pipeline.summary_lines(outcome, ws.config.precision))
-    return outcome.exit_code
+    return 0  # rendered: the verdict is the exit code of `mlci gate` and `mlci run`
 
 
 @app.command()
@@ -305,7 +306,13 @@ def _shown(path: Path | None) -> str:
 def main() -> None:
     """The console script: the one error boundary that maps failures to exit codes."""
     signal.signal(signal.SIGTERM, _terminated)  # CI cancelling a job: clean up like Ctrl-C
-    sys.exit(run(sys.argv[1:]))
+    code = run(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # `mlci history | head -1`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        code = 0
+    sys.exit(code)
 
 
 def _usage_line(e: Exception) -> str:
@@ -342,6 +349,8 @@ def run(argv: list[str]) -> int:
         else:
             output.error(_usage_line(e))
         return int(Exit.USAGE)
+    except BrokenPipeError:  # the output's reader closed the pipe: nothing went wrong here
+        return 0
     except (KeyboardInterrupt, typer.Abort):
         output.error("mlci: interrupted")
         return int(Exit.INTERRUPTED)

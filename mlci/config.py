@@ -280,7 +280,8 @@ class _Node:
 
         if node is None:
             return cls({}, file, key, line)
-        line = node.start_mark.line + 1
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) or not key:
+            line = node.start_mark.line + 1  # a block mapping or list starts below its key
         if isinstance(node, yaml.MappingNode):
             items: dict[str, _Node] = {}
             for k, v in node.value:
@@ -291,7 +292,10 @@ class _Node:
                 items[name] = cls.wrap(v, file, child, k.start_mark.line + 1)
             return cls(items, file, key, line)
         if isinstance(node, yaml.SequenceNode):
-            seq = [cls.wrap(v, file, f"{key}[{i}]", line) for i, v in enumerate(node.value)]
+            seq = [
+                cls.wrap(v, file, f"{key}[{i}]", v.start_mark.line + 1)
+                for i, v in enumerate(node.value)
+            ]
             return cls(seq, file, key, line)
         loader = yaml.SafeLoader("")
         return cls(loader.construct_object(node), file, key, line)
