@@ -94,16 +94,15 @@ def collect(config: Config, head: RunRecord, base: RunRecord | None) -> Evidence
         if rule.noise is None and not rule.slices:
             continue
         missing = _why_not(rule, head, pair)
-        if missing is not None or pair is None:
-            why = missing or "no predictions"
-            if rule.noise is not None:
-                noise[i] = why
-            if rule.slices:
-                extra[i] = [Check("slices", ", ".join(rule.slices), "skipped", why)]
-            continue
         if rule.noise is not None:
-            noise[i] = _paired(rule, pair, config)
-        if rule.slices:
+            noise[i] = missing or _paired(rule, pair, config)
+        if not rule.slices:
+            continue
+        if missing is not None and _absolute(rule) and pair is not None:
+            missing = _head_only(rule, pair)  # min/max per slice need only the head
+        if missing is not None or pair is None:
+            extra[i] = [Check("slices", ", ".join(rule.slices), "skipped", missing or "")]
+        else:
             check, table = _slices(rule, pair, config)
             extra[i] = [check]
             if table is not None:
@@ -113,12 +112,19 @@ def collect(config: Config, head: RunRecord, base: RunRecord | None) -> Evidence
 
 @dataclass(frozen=True)
 class _Pair:
-    """Base and head predictions on the same examples, and the files they came from."""
+    """Base and head predictions on the same examples, and the files they came from.
 
-    base: pd.DataFrame
+    `base` is None when only the head has predictions (enough for min/max slices)."""
+
+    base: pd.DataFrame | None
     head: pd.DataFrame
     base_name: str
     head_name: str
+
+
+def _absolute(rule: GateRule) -> bool:
+    """Only min/max bounds: the head alone decides."""
+    return rule.max_drop is None and rule.max_rise is None
 
 
 def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
@@ -126,8 +132,10 @@ def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
 
     hp = head.predictions_path
     bp = base.predictions_path if base is not None else None
-    if hp is None or bp is None:
+    if hp is None:
         return None
+    if bp is None:
+        return _Pair(None, predictions.load(hp, side="head"), "", str(hp))
     b, h = stats.align(
         predictions.load(bp, side="base"),
         predictions.load(hp, side="head"),
@@ -140,22 +148,45 @@ def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
 def _why_not(rule: GateRule, head: RunRecord, pair: _Pair | None) -> str | None:
     from mlci import stats
 
-    if pair is None:
-        side = "the head" if head.predictions_path is None else "the baseline"
+    if pair is None or pair.base is None:
+        side = "the head" if pair is None else "the baseline"
         return f"no predictions for {side} (train.predictions)"
-    if not stats.supported(rule.metric, pair.head):
-        return f"{rule.metric} cannot be computed from the predictions"
+    reason = stats.unsupported(rule.metric, pair.head)
+    if reason is not None:
+        return f"{rule.metric} cannot be computed from the predictions: {reason}"
     return None
 
 
-def _paired(rule: GateRule, pair: _Pair, config: Config) -> Noise:
+def _head_only(rule: GateRule, pair: _Pair) -> str | None:
     from mlci import stats
 
-    assert rule.noise is not None
-    test = stats.paired_test(rule.metric, pair.base, pair.head, confidence=rule.noise)
+    reason = stats.unsupported(rule.metric, pair.head)
+    return None if reason is None else f"{rule.metric} cannot be computed: {reason}"
+
+
+def _paired(rule: GateRule, pair: _Pair | None, config: Config) -> Noise | str:
+    """The one-sided test in the direction of the bound, or why the plain bound decides."""
+    from mlci import stats
+
+    assert rule.noise is not None and pair is not None and pair.base is not None
+    if len(pair.head) < stats.MIN_EXAMPLES:
+        return f"{len(pair.head)} examples are too few to test (fewer than {stats.MIN_EXAMPLES})"
+    side = "greater" if rule.max_drop is None else "less"  # the same interval either way
+    test = stats.paired_test(
+        rule.metric, pair.base, pair.head, confidence=rule.noise, alternative=side
+    )
     higher = config.higher_is_better(rule.metric)
-    text = test.describe(higher, percent_points=rule.metric in stats.PROPORTIONS)
-    return Noise(low=test.low, high=test.high, text=f"{text} ({test.method}, n={test.n})")
+    pp = rule.metric in stats.PROPORTIONS
+    text = test.describe(higher, percent_points=pp, precision=config.precision)
+    how = f"{test.method}, one-sided {100 * rule.noise:g}%, n={test.n}"
+    return Noise(low=test.low, high=test.high, text=f"{text} ({how})")
+
+
+def _direction(rule: GateRule) -> str:
+    """max_drop asks "is head lower?", max_rise "is head higher?"; both: either side."""
+    if rule.max_rise is None:
+        return "less"
+    return "greater" if rule.max_drop is None else "two-sided"
 
 
 def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTable | None]:
@@ -172,6 +203,7 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
             rule.slices,
             min_size=rule.min_slice_size,
             confidence=rule.noise,
+            alternative=_direction(rule),
             higher_is_better=higher,
             base_name=pair.base_name,
             head_name=pair.head_name,
@@ -179,7 +211,7 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
     except MetricsError as e:  # a slice column that is not there: the rule fails, and says so
         return Check("slices", label, "failed", e.sentence()), None
     pp = rule.metric in stats.PROPORTIONS
-    verdicts = [_slice_verdict(rule, r, higher) for r in rows]
+    verdicts = [_slice_verdict(rule, r, higher, config.precision) for r in rows]
     failing = [(r, why) for r, why in zip(rows, verdicts, strict=True) if why]
     gated = sum(1 for r in rows if r.gated)
     if failing:
@@ -212,16 +244,16 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
     return check, table
 
 
-def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool) -> str:
+def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool, precision: int) -> str:
     """Why this slice breaks the rule, or '' when it holds (or is too small to gate)."""
     if not r.gated:
         return ""
-    if not math.isfinite(r.head) or not math.isfinite(r.base):
+    if not math.isfinite(r.head) or not (math.isfinite(r.base) or _absolute(rule)):
         return f"{rule.metric} cannot be computed on this slice"
     if rule.min is not None and r.head < rule.min:
-        return f"{r.head:.4g} < {rule.min:g}"
+        return f"{r.head:.{precision}f} < {rule.min:g}"
     if rule.max is not None and r.head > rule.max:
-        return f"{r.head:.4g} > {rule.max:g}"
+        return f"{r.head:.{precision}f} > {rule.max:g}"
     for kind, bound in (("max_drop", rule.max_drop), ("max_rise", rule.max_rise)):
         if bound is None:
             continue
@@ -232,7 +264,7 @@ def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool) -> str:
             )
             if rule.noise is None or real:
                 word = "drop" if kind == "max_drop" else "rise"
-                return f"{word} {change:.4g} > {bound}"
+                return f"{word} {change:.{precision}f} > {bound}"
     return ""
 
 
@@ -248,7 +280,7 @@ def _row(
     else:
         note = "✅"
     if r.paired is not None:
-        note += f" · {r.paired.describe(higher, pp)}"
+        note += f" · {r.paired.describe(higher, pp, precision)}"
     return {
         "label": tables.escape(f"{r.column}={r.value}"),
         "n": str(r.n),

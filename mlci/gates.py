@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from mlci.config import Bound, GateRule
 from mlci.record import json_safe
+from mlci.tables import number as _num
 
 OUTCOMES = ("passed", "failed", "skipped")
 _EPS = 1e-12  # relative: a drop exactly equal to the bound passes despite float rounding
@@ -123,6 +124,7 @@ def evaluate(
     metric_files: Sequence[str] = (),
     extra: Mapping[int, Sequence[Check]] | None = None,
     noise: Mapping[int, Noise | str] | None = None,
+    precision: int = 4,
 ) -> Verdict:
     """Every rule against head (and base for max_drop/max_rise).
 
@@ -130,14 +132,21 @@ def evaluate(
     ``metric_files`` are the files a missing metric was looked for in; ``extra`` maps a
     rule's index to checks computed elsewhere (slices), merged into its result; ``noise``
     maps a rule with ``noise:`` to its paired test, or to why there is none (the rule then
-    falls back to the plain bound and says so).
+    falls back to the plain bound and says so); ``precision`` is the digits after the
+    point of the numbers in the reasons (mlci.yaml's `precision`).
     """
     extra, noise = extra or {}, noise or {}
     return Verdict(
         tuple(
             _with_noise(
                 _evaluate_rule(
-                    rule, head, base, sources or {}, metric_files, tuple(extra.get(i, ()))
+                    rule,
+                    head,
+                    base,
+                    sources or {},
+                    metric_files,
+                    tuple(extra.get(i, ())),
+                    precision,
                 ),
                 noise.get(i),
             )
@@ -172,6 +181,7 @@ def _evaluate_rule(
     sources: Mapping[str, str],
     metric_files: Sequence[str],
     extra: tuple[Check, ...],
+    precision: int,
 ) -> RuleResult:
     name = rule.metric
     value = head.get(name)
@@ -187,7 +197,8 @@ def _evaluate_rule(
     else:
         assert value is not None
         checks = tuple(
-            _check(b, lim, spec, value, base, base_value, name) for b, lim, spec in _bounds(rule)
+            _check(b, lim, spec, value, base, base_value, name, precision)
+            for b, lim, spec in _bounds(rule)
         )
     checks += extra
     outcome = _outcome(checks)
@@ -213,13 +224,14 @@ def _check(
     base: Mapping[str, float] | None,
     base_value: float | None,
     name: str,
+    precision: int,
 ) -> Check:
     if isinstance(spec, Bound):
-        return _relative(kind, limit, spec, value, base, base_value, name)
+        return _relative(kind, limit, spec, value, base, base_value, name, precision)
     tol = _EPS * max(abs(value), abs(spec))
     ok = value >= spec - tol if kind == "min" else value <= spec + tol
     sign = (">=" if ok else "<") if kind == "min" else ("<=" if ok else ">")
-    shown, _ = _pair(value, spec)
+    shown, _ = _pair(value, spec, precision)
     return Check(kind, limit, "passed" if ok else "failed", f"{shown} {sign} {limit}", value, spec)
 
 
@@ -231,6 +243,7 @@ def _relative(
     base: Mapping[str, float] | None,
     base_value: float | None,
     name: str,
+    precision: int,
 ) -> Check:
     """max_drop fails when base - head > amount, max_rise when head - base > amount."""
     if base is None:
@@ -244,10 +257,10 @@ def _relative(
     word = "drop" if kind == "max_drop" else "rise"
     ok = change <= amount + _EPS * max(abs(base_value), abs(value))
     if change <= 0:
-        reason = f"no {word} ({_num(base_value)} -> {_num(value)})"
+        reason = f"no {word} ({_num(base_value, precision)} -> {_num(value, precision)})"
     else:
-        of = f" ({_limit(bound)} of {_num(base_value)})" if bound.relative else ""
-        a, b = _pair(change, amount)
+        of = f" ({_limit(bound)} of {_num(base_value, precision)})" if bound.relative else ""
+        a, b = _pair(change, amount, precision)
         reason = f"{word} {a} {'<=' if ok else '>'} {b}{of}"
     return Check(kind, limit, "passed" if ok else "failed", reason, change, amount)
 
@@ -283,14 +296,10 @@ def _non_finite(value: float) -> str:
     return "NaN" if math.isnan(value) else "infinite"
 
 
-def _num(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def _pair(value: float, limit: float) -> tuple[str, str]:
-    """Both numbers short, but with enough digits that unequal ones never print the same."""
-    for digits in (4, 6, 8, 10, 12, 17):
-        a, b = f"{value:.{digits}g}", f"{limit:.{digits}g}"
+def _pair(value: float, limit: float, precision: int) -> tuple[str, str]:
+    """Both at the report's precision, with more digits only if unequal ones print the same."""
+    for digits in (precision, precision + 2, precision + 4, 12, 17):
+        a, b = _num(value, digits), _num(limit, digits)
         if a != b or value == limit:
             return a, b
     return a, b

@@ -160,6 +160,7 @@ def judge(
         metric_files=head.metric_files,
         extra=found.extra if found else None,
         noise=found.noise if found else None,
+        precision=ws.config.precision,
     )
     return Judgement(verdict, found.slices if found else (), saved)
 

@@ -1,10 +1,12 @@
 """Noise-aware comparison of two models from their per-example predictions.
 
 A rule with `noise` asks whether a change is real: base and head are compared on the
-same examples (a paired test): McNemar's exact test for accuracy, a paired bootstrap for
-the other metrics, each with the confidence interval of head - base. A rule with
-`slices` repeats the comparison per value of a column, with Holm's correction across the
-slices. docs/noise.md explains the method in plain words.
+same examples (a paired test): Tango's score test and score interval for accuracy (a
+difference of paired proportions), a paired bootstrap for the other metrics, each with
+the confidence interval of head - base. A gate asks in one direction (is it worse?), so
+its test is one-sided. A rule with `slices` repeats the comparison per value of a column,
+with Holm's correction across the slices of a column. docs/noise.md explains the method
+in plain words.
 
 This module is imported lazily, only when a rule has `noise` or `slices`, so it imports
 numpy, pandas and scipy at the top (scikit-learn stays inside `metric_value`).
@@ -24,7 +26,6 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy import stats as sps
-from scipy.special import betaincinv
 
 from mlci.errors import MetricsError
 
@@ -37,10 +38,12 @@ SCORE_METRICS = ("roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 METRICS = LABEL_METRICS + SCORE_METRICS + REGRESSION_METRICS
 PROPORTIONS = frozenset((*LABEL_METRICS, "roc_auc"))  # bounded in [0, 1]: shown in pp
-EXACT_TESTS = frozenset({"accuracy"})  # a 0/1 score per example: McNemar's exact test
+SCORE_TESTS = frozenset({"accuracy"})  # a 0/1 score per example: Tango's score interval
 RESERVED = ("id", "y_true", "y_pred", "y_score")
 EXACT_LIMIT = 50_000_000  # rows x resamples beyond which sums are resampled by strata
 MISSING = "(missing)"
+MIN_EXAMPLES = 10  # fewer examples than this: no test, the plain bound decides
+ALTERNATIVES = ("two-sided", "less", "greater")  # what head - base is tested for
 
 _CHUNK = 1 << 22  # elements of one block of resampling weights (~32 MB)
 _MULTINOMIAL_CELLS = 4096
@@ -61,7 +64,8 @@ class Paired:
     high: float
     p_value: float
     confidence: float
-    method: str  # "mcnemar-exact" | "paired-bootstrap"
+    method: str  # "score" | "paired-bootstrap"
+    alternative: str = "two-sided"  # one-sided: [low, high] bounds each side at `confidence`
 
     def significant(self) -> bool:
         """The interval excludes 0."""
@@ -71,11 +75,15 @@ class Paired:
         """A real change, in the bad direction."""
         return self.significant() and (self.delta < 0 if higher_is_better else self.delta > 0)
 
-    def describe(self, higher_is_better: bool, percent_points: bool) -> str:
-        """One line for a report: 'within noise: -0.8 pp [-2.1, +0.4]'."""
+    def describe(self, higher_is_better: bool, percent_points: bool, precision: int = 4) -> str:
+        """One line for a report: 'within noise: -0.80 pp [-2.10, +0.40]'.
+
+        `precision` digits after the point on the metric's own scale (two fewer in pp)."""
 
         def num(x: float) -> str:
-            return f"{100 * x:+.1f}" if percent_points else f"{x:+.4g}"
+            if percent_points:
+                return f"{100 * x:+.{max(precision - 2, 0)}f}"
+            return f"{x:+.{precision}f}"
 
         unit = " pp" if percent_points else ""
         text = f"{num(self.delta)}{unit} [{num(self.low)}, {num(self.high)}]"
@@ -149,7 +157,7 @@ def _align_by_id(
 
 
 def _ids(frame: pd.DataFrame, name: str) -> pd.Index:
-    ids = pd.Index(frame["id"].astype(str))
+    ids = pd.Index(_id_text(frame["id"]))
     if not ids.is_unique:
         dup = ids[ids.duplicated()].unique()
         raise MetricsError(
@@ -158,6 +166,17 @@ def _ids(frame: pd.DataFrame, name: str) -> pd.Index:
             hint="give every example its own `id`",
         )
     return ids
+
+
+def _id_text(ids: pd.Series) -> pd.Series:
+    """Ids as text, numbers written one way: 7, 7.0 and "7" are the same example."""
+    numeric = pd.to_numeric(ids, errors="coerce")
+    if numeric.notna().all() and bool(np.all(np.isfinite(numeric))):
+        whole = numeric.to_numpy(float) == np.round(numeric.to_numpy(float))
+        if whole.all():
+            return numeric.astype(np.int64).astype(str)
+        return numeric.map(repr)
+    return ids.astype(str)
 
 
 def _check_same_truth(
@@ -191,12 +210,12 @@ def slice_columns(df: pd.DataFrame) -> list[str]:
 
 def supported(metric: str, df: pd.DataFrame) -> bool:
     """Whether `metric_value` can compute `metric` from these columns."""
-    return _unsupported(metric, df) is None
+    return unsupported(metric, df) is None
 
 
 def metric_value(metric: str, df: pd.DataFrame) -> float:
     """The metric as the built-in pipeline computes it (sklearn.metrics)."""
-    reason = _unsupported(metric, df)
+    reason = unsupported(metric, df)
     if reason is not None:
         raise MetricsError(
             f"cannot compute {metric} from the predictions: {reason}",
@@ -210,7 +229,8 @@ def metric_value(metric: str, df: pd.DataFrame) -> float:
         raise MetricsError(f"cannot compute {metric} from the predictions: {e}") from e
 
 
-def _unsupported(metric: str, df: pd.DataFrame) -> str | None:
+def unsupported(metric: str, df: pd.DataFrame) -> str | None:
+    """Why `metric_value` cannot compute `metric` from these columns, or None."""
     if metric not in METRICS:
         return f"not a per-example metric mlci knows (known: {', '.join(METRICS)})"
     need = ("y_true",) if metric in SCORE_METRICS else ("y_true", "y_pred")
@@ -222,13 +242,42 @@ def _unsupported(metric: str, df: pd.DataFrame) -> str | None:
     if not len(df):
         return "no rows"
     if metric in REGRESSION_METRICS:
-        numeric = all(pd.api.types.is_numeric_dtype(df[c]) for c in need)
-        return None if numeric else "y_true and y_pred must be numbers"
+        if not all(pd.api.types.is_numeric_dtype(df[c]) for c in need):
+            return "y_true and y_pred must be numbers"
+        for column in need:
+            infinite = int(np.sum(~np.isfinite(df[column].to_numpy(float))))
+            if infinite:
+                return f"{infinite} infinite values in {column}"
+        return None
     for column in need:
         if _continuous(df[column]):
             return f"{column} holds non-integer numbers (regression: use rmse, mae or r2)"
-    if metric in SCORE_METRICS and _probabilities(df) is None:
-        return "needs y_score (binary) or a score_<class> column for every class of y_true"
+    if metric in SCORE_METRICS:
+        return _score_problem(metric, df)
+    return None
+
+
+def _score_problem(metric: str, df: pd.DataFrame) -> str | None:
+    """Why the class scores cannot give this metric, as scikit-learn would refuse it."""
+    probs = _probabilities(df)
+    if probs is None:
+        present = [_key(v) for v in np.unique(df["y_true"].to_numpy())]
+        have = {str(c)[6:] for c in df.columns if str(c).startswith("score_")}
+        lacking = [f"score_{k}" for k in present if k not in have]
+        if "y_score" in df.columns or not have or not lacking:
+            return "needs y_score (binary) or a score_<class> column for every class of y_true"
+        return f"no {', '.join(lacking)} column for a class of y_true"
+    labels, matrix = probs
+    if not np.all(np.isfinite(matrix)):
+        return "the scores hold empty or infinite values"
+    if metric == "roc_auc":
+        y = df["y_true"].to_numpy()
+        counts = [int(np.sum(y == label)) for label in labels]
+        absent = [_key(v) for v, c in zip(labels, counts, strict=True) if c == 0]
+        if absent or len(labels) < 2:
+            return f"class {', '.join(absent) or _key(labels[0])} has no example in y_true"
+        if len(labels) == 2 and min(counts) == len(y):
+            return "only one class in y_true"
     return None
 
 
@@ -327,7 +376,8 @@ class _Kernel:
     finish: Stat | None = None
 
 
-def _kernel(metric: str, base: pd.DataFrame, head: pd.DataFrame) -> _Kernel:
+def _kernel(metric: str, base: pd.DataFrame, head: pd.DataFrame, *, linear: bool) -> _Kernel:
+    """`linear`: many rows, so roc_auc may be taken to first order (see `_auc_linear`)."""
     y = head["y_true"].to_numpy()
     if metric in LABEL_METRICS:
         return _label_kernel(metric, y, base["y_pred"].to_numpy(), head["y_pred"].to_numpy())
@@ -349,6 +399,8 @@ def _kernel(metric: str, base: pd.DataFrame, head: pd.DataFrame) -> _Kernel:
             np.column_stack([_losses(truth, probs_b[1]), _losses(truth, probs_h[1])]),
             _mean_finish(len(y)),
         )
+    if linear:
+        return _auc_linear(truth, probs_b[1], probs_h[1])
     return _auc_kernel(truth, probs_b[1], probs_h[1])
 
 
@@ -447,18 +499,67 @@ def _confusion_finish(metric: str, k: int, n: int) -> Stat:
     return finish
 
 
+def _auc_classes(truth: NDArray[np.bool_]) -> list[int]:
+    """The columns ROC AUC averages over: the positive class, or every class (one-vs-rest)."""
+    return [truth.shape[1] - 1] if truth.shape[1] == 2 else list(range(truth.shape[1]))
+
+
 def _auc_kernel(truth: NDArray[np.bool_], probs_b: FloatArray, probs_h: FloatArray) -> _Kernel:
-    """ROC AUC as the weighted Mann-Whitney statistic; one-vs-rest macro for multiclass."""
-    classes = [truth.shape[1] - 1] if truth.shape[1] == 2 else list(range(truth.shape[1]))
+    """ROC AUC as the weighted Mann-Whitney statistic; one-vs-rest macro for multiclass.
+
+    A resample without any example of a class (or without any other) has no AUC, as in
+    scikit-learn: it is NaN, and left out of the interval and the p-value."""
+    classes = _auc_classes(truth)
     parts = [[_auc_part(truth[:, c], probs[:, c]) for c in classes] for probs in (probs_b, probs_h)]
 
     def stat(w: FloatArray) -> FloatArray:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.column_stack(
-                [np.nanmean(np.column_stack([auc(w) for auc in model]), axis=1) for model in parts]
+                [np.mean(np.column_stack([auc(w) for auc in model]), axis=1) for model in parts]
             )
 
     return _Kernel(freq=np.ones(len(truth), np.int64), rows=None, stat=stat)
+
+
+def _auc_linear(truth: NDArray[np.bool_], probs_b: FloatArray, probs_h: FloatArray) -> _Kernel:
+    """ROC AUC to first order in the resampling weights, for many rows: a sum per row.
+
+    AUC(w) = sum_ij w_i w_j [s_i > s_j] / (W_pos W_neg) has the derivative
+    (V_i - AUC) / n_pos at a positive i, V_i the share of negatives it outranks (ties
+    half), and (U_j - AUC) / n_neg at a negative j, U_j the share of positives that
+    outrank it. Its error is O(1/n) against a spread of O(1/sqrt(n)), so with a million
+    rows the bootstrap of this sum is the bootstrap of the AUC; sums resample fast by
+    strata (see `_stratified_sums`).
+    """
+    classes = _auc_classes(truth)
+    point = np.zeros(2)
+    slope = np.zeros((len(truth), 2))
+    for m, probs in enumerate((probs_b, probs_h)):
+        for c in classes:
+            auc, grad = _auc_gradient(truth[:, c], probs[:, c])
+            point[m] += auc / len(classes)
+            slope[:, m] += grad / len(classes)
+    return _sum_kernel(slope, lambda s: point + s)
+
+
+def _auc_gradient(positive: NDArray[np.bool_], score: FloatArray) -> tuple[float, FloatArray]:
+    """The AUC and its derivative in each row's weight (sorting once per class)."""
+    pos_scores, neg_scores = score[positive], score[~positive]
+    pos, neg = np.sort(pos_scores), np.sort(neg_scores)
+
+    def share(sorted_scores: FloatArray, at: FloatArray) -> FloatArray:
+        """Share of sorted_scores below `at`, ties counted half."""
+        below = np.searchsorted(sorted_scores, at, side="left")
+        upto = np.searchsorted(sorted_scores, at, side="right")
+        return np.asarray((below + upto) / (2 * len(sorted_scores)), dtype=np.float64)
+
+    outranks = share(neg, pos_scores)  # per positive: negatives below it
+    outranked = 1 - share(pos, neg_scores)  # per negative: positives above it
+    auc = float(outranks.mean())
+    grad = np.empty(len(score))
+    grad[positive] = (outranks - auc) / len(pos)
+    grad[~positive] = (outranked - auc) / len(neg)
+    return auc, grad
 
 
 def _auc_part(positive: NDArray[np.bool_], score: FloatArray) -> Stat:
@@ -588,19 +689,31 @@ class _Evidence:
     base: float
     head: float
     delta: float
-    p_value: float
-    discordant: tuple[int, int] | None = None  # McNemar: (losses, gains)
+    p_less: float  # one-sided p-value against head - base >= 0
+    p_greater: float  # one-sided p-value against head - base <= 0
+    discordant: tuple[int, int] | None = None  # score test: (losses, gains)
     deltas: FloatArray | None = None  # bootstrap: head - base per resample
 
-    def at(self, confidence: float) -> Paired:
+    def p(self, alternative: str) -> float:
+        if alternative == "less":
+            return self.p_less
+        if alternative == "greater":
+            return self.p_greater
+        return min(1.0, 2 * min(self.p_less, self.p_greater))
+
+    def at(self, confidence: float, alternative: str = "two-sided") -> Paired:
+        """The interval whose ends are the one-sided bounds at `confidence` when one-sided."""
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
+        if alternative not in ALTERNATIVES:
+            raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}")
+        level = confidence if alternative == "two-sided" else 2 * confidence - 1
         if self.discordant is not None:
-            low, high = _mcnemar_interval(*self.discordant, self.n, confidence)
-            method = "mcnemar-exact"
+            low, high = score_interval(*self.discordant, self.n, level)
+            method = "score"
         else:
             assert self.deltas is not None
-            low, high = _percentile_interval(self.deltas, confidence)
+            low, high = _percentile_interval(self.deltas, level)
             method = "paired-bootstrap"
         return Paired(
             self.metric,
@@ -610,21 +723,62 @@ class _Evidence:
             self.delta,
             low,
             high,
-            self.p_value,
+            self.p(alternative),
             confidence,
             method,
+            alternative,
         )
 
 
-def _mcnemar_interval(losses: int, gains: int, n: int, confidence: float) -> tuple[float, float]:
-    """Clopper-Pearson for the share of gains among the discordant pairs, scaled to delta."""
+def score_interval(losses: int, gains: int, n: int, confidence: float) -> tuple[float, float]:
+    """Tango's score interval for head - base, a difference of paired proportions.
+
+    Tango (1998), Stat Med 17:891-908: the values d where |T(d)| <= z, with
+    T(d) = (g - l - n d) / sqrt(n (2 p(d) + d (1 - d))) and p(d) the maximum-likelihood
+    share of losses given d (a quadratic's root). T(0) = (g - l) / sqrt(g + l) is the
+    score test, so the interval excludes 0 exactly when that test rejects.
+    """
+    low, high = score_intervals(np.array([losses]), np.array([gains]), n, confidence)
+    return float(low[0]), float(high[0])
+
+
+def score_intervals(
+    losses: IntArray, gains: IntArray, n: int, confidence: float
+) -> tuple[FloatArray, FloatArray]:
+    """`score_interval` for many tables of n examples at once (bisection, 52 steps)."""
+    if n < 1:
+        raise ValueError("the score interval needs at least one example")
+    z = float(sps.norm.ppf(0.5 + confidence / 2))
+    g = np.concatenate([gains, gains]).astype(np.float64)
+    l_ = np.concatenate([losses, losses]).astype(np.float64)
+    estimate = (g - l_) / n
+    half = len(gains)
+
+    def stat(d: FloatArray) -> FloatArray:
+        b = -g - l_ + (2 * n - g + l_) * d
+        c = -l_ * d * (1 - d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p21 = (np.sqrt(np.clip(b * b - 8 * n * c, 0, None)) - b) / (4 * n)
+            t = (g - l_ - n * d) / np.sqrt(n * (2 * p21 + d * (1 - d)))
+        return np.asarray(np.nan_to_num(t, nan=0.0, posinf=np.inf, neginf=-np.inf))
+
+    # T falls as d rises: bisect for T = z below the estimate and T = -z above it
+    lo = np.where(np.arange(2 * half) < half, -1.0, estimate)
+    hi = np.where(np.arange(2 * half) < half, estimate, 1.0)
+    target = np.where(np.arange(2 * half) < half, z, -z)
+    for _ in range(52):
+        mid = (lo + hi) / 2
+        above = stat(mid) > target
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    ends = (lo + hi) / 2
+    return ends[:half], ends[half:]
+
+
+def _score_p(losses: int, gains: int) -> tuple[float, float]:
+    """One-sided p-values of the score test (T(0), McNemar's statistic): less, greater."""
     m = losses + gains
-    if m == 0:
-        return 0.0, 0.0
-    alpha = 1 - confidence  # the beta quantiles of scipy's proportion_ci(method="exact")
-    low = 0.0 if gains == 0 else float(betaincinv(gains, m - gains + 1, alpha / 2))
-    high = 1.0 if gains == m else float(betaincinv(gains + 1, m - gains, 1 - alpha / 2))
-    return m * (2 * low - 1) / n, m * (2 * high - 1) / n
+    z = 0.0 if m == 0 else (gains - losses) / math.sqrt(m)
+    return float(sps.norm.cdf(z)), float(sps.norm.sf(z))
 
 
 def _percentile_interval(deltas: FloatArray, confidence: float) -> tuple[float, float]:
@@ -636,21 +790,21 @@ def _percentile_interval(deltas: FloatArray, confidence: float) -> tuple[float, 
     return float(low), float(high)
 
 
-def _bootstrap_p(deltas: FloatArray) -> float:
+def _bootstrap_p(deltas: FloatArray) -> tuple[float, float]:
+    """One-sided p-values (less, greater): the share of resamples on the other side of 0."""
     finite = deltas[np.isfinite(deltas)]
     if not len(finite):
-        return 1.0
-    tail = min(np.mean(finite <= 0), np.mean(finite >= 0))
-    return float(min(1.0, max(2 * tail, 1 / len(deltas))))
+        return 1.0, 1.0
+    floor = 1 / len(finite)
+    return max(float(np.mean(finite >= 0)), floor), max(float(np.mean(finite <= 0)), floor)
 
 
-def _mcnemar(metric: str, base: pd.DataFrame, head: pd.DataFrame) -> _Evidence:
+def _score(metric: str, base: pd.DataFrame, head: pd.DataFrame) -> _Evidence:
     y = head["y_true"].to_numpy()
     right_b = base["y_pred"].to_numpy() == y
     right_h = head["y_pred"].to_numpy() == y
     losses = int(np.sum(right_b & ~right_h))
     gains = int(np.sum(~right_b & right_h))
-    p = 1.0 if losses + gains == 0 else float(sps.binomtest(gains, losses + gains).pvalue)
     n = len(y)
     return _Evidence(
         metric,
@@ -658,7 +812,7 @@ def _mcnemar(metric: str, base: pd.DataFrame, head: pd.DataFrame) -> _Evidence:
         float(right_b.mean()),
         float(right_h.mean()),
         (gains - losses) / n,
-        p,
+        *_score_p(losses, gains),
         discordant=(losses, gains),
     )
 
@@ -679,7 +833,7 @@ def _evidence(
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, not {resamples}")
     for frame, name in ((base, names[0]), (head, names[1])):
-        reason = _unsupported(metric, frame)
+        reason = unsupported(metric, frame)
         if reason is not None:
             raise MetricsError(
                 f"cannot test {metric} on the predictions: {reason}",
@@ -687,13 +841,13 @@ def _evidence(
                 hint="write y_true, y_pred and, for roc_auc/log_loss, "
                 "y_score or score_<class> per example",
             )
-    if metric in EXACT_TESTS and not bootstrap:
-        return _mcnemar(metric, base, head)
-    kernel = _kernel(metric, base, head)
+    if metric in SCORE_TESTS and not bootstrap:
+        return _score(metric, base, head)
+    kernel = _kernel(metric, base, head, linear=len(head) * resamples > exact_limit)
     point = kernel.stat(kernel.freq[None, :].astype(np.float64))[0]
     if not np.all(np.isfinite(point)):
         raise MetricsError(
-            f"{metric} is undefined on these predictions (e.g. only one class in y_true)",
+            f"{metric} is undefined on these predictions",
             where=f"{names[0]}, {names[1]}",
         )
     deltas = _bootstrap_deltas(kernel, len(head), resamples, seed, exact_limit)
@@ -703,7 +857,7 @@ def _evidence(
         float(point[0]),
         float(point[1]),
         float(point[1] - point[0]),
-        _bootstrap_p(deltas),
+        *_bootstrap_p(deltas),
         deltas=deltas,
     )
 
@@ -714,14 +868,18 @@ def paired_test(
     head: pd.DataFrame,
     *,
     confidence: float = 0.95,
+    alternative: str = "two-sided",
     seed: int = 0,
     resamples: int = 2000,
 ) -> Paired:
-    """Is head - base real? McNemar's exact test for accuracy, a paired bootstrap otherwise.
+    """Is head - base real? Tango's score test for accuracy, a paired bootstrap otherwise.
 
-    The inputs must be aligned (see `align`): row i of both is the same example.
+    The inputs must be aligned (see `align`): row i of both is the same example. With
+    `alternative` "less" (is head worse?) or "greater", the test is one-sided and the
+    interval's ends are the one-sided bounds at `confidence`.
     """
-    return _evidence(metric, base, head, seed=seed, resamples=resamples).at(confidence)
+    ev = _evidence(metric, base, head, seed=seed, resamples=resamples)
+    return ev.at(confidence, alternative)
 
 
 def paired_bootstrap(
@@ -761,12 +919,13 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 def slice_table(
     metric: str,
-    base: pd.DataFrame,
+    base: pd.DataFrame | None,
     head: pd.DataFrame,
     columns: Sequence[str],
     *,
     min_size: int = 30,
     confidence: float | None = None,
+    alternative: str = "two-sided",
     seed: int = 0,
     higher_is_better: bool = True,
     resamples: int = 2000,
@@ -775,41 +934,56 @@ def slice_table(
 ) -> list[SliceResult]:
     """The metric per value of each slice column, worst first; aligned inputs.
 
-    With `confidence`, every slice of at least `min_size` examples gets a paired test, and
-    Holm's correction runs across all of them: a slice is significant when its adjusted p
-    is below 1 - confidence, and its interval is widened to match (docs/noise.md).
+    With `confidence`, every slice of at least `min_size` (and MIN_EXAMPLES) examples gets
+    a paired test in the direction of `alternative`, and Holm's correction runs across the
+    slices of each column: a slice is significant when its adjusted p is below
+    1 - confidence, and its interval is widened to match (docs/noise.md). Without `base`
+    (no baseline predictions) only the head's values are given, for absolute bounds.
     """
     groups = _slice_groups(base, head, columns, base_name, head_name)
     evidence: list[_Evidence | None] = []
     for i, (_, _, rows) in enumerate(groups):
-        tested = confidence is not None and len(rows) >= min_size
+        tested = (
+            base is not None
+            and confidence is not None
+            and len(rows) >= max(min_size, MIN_EXAMPLES)
+        )
         evidence.append(
             _slice_evidence(metric, base.iloc[rows], head.iloc[rows], seed + i, resamples)
-            if tested
+            if tested and base is not None
             else None
         )
-    tested_p = [e.p_value for e in evidence if e is not None]
-    adjusted = iter(holm(tested_p))
+    adjusted: list[float | None] = [None] * len(groups)
+    for column in columns:  # Holm within a column: its slices partition the examples
+        tested = [
+            i for i, (c, _, _) in enumerate(groups) if c == column and evidence[i] is not None
+        ]
+        found = [evidence[i] for i in tested]
+        for i, p in zip(tested, holm([e.p(alternative) for e in found if e]), strict=True):
+            adjusted[i] = p
     results = []
-    for (column, value, rows), ev in zip(groups, evidence, strict=True):
+    for (column, value, rows), ev, adj in zip(groups, evidence, adjusted, strict=True):
         results.append(
             _slice_result(
                 metric,
                 column,
                 value,
-                base.iloc[rows],
+                None if base is None else base.iloc[rows],
                 head.iloc[rows],
                 ev,
-                next(adjusted) if ev is not None else None,
+                adj,
                 confidence,
+                alternative,
                 len(rows) >= min_size,
             )
         )
     sign = 1.0 if higher_is_better else -1.0
-    return sorted(
-        results,
-        key=lambda r: (math.isnan(r.delta), sign * r.delta if not math.isnan(r.delta) else 0.0),
+    key = [r.delta if base is not None else r.head for r in results]
+    order = sorted(
+        range(len(results)),
+        key=lambda i: (math.isnan(key[i]), sign * key[i] if not math.isnan(key[i]) else 0.0),
     )
+    return [results[i] for i in order]
 
 
 def _slice_evidence(
@@ -825,20 +999,31 @@ def _slice_result(
     metric: str,
     column: str,
     value: str,
-    base: pd.DataFrame,
+    base: pd.DataFrame | None,
     head: pd.DataFrame,
     ev: _Evidence | None,
     adjusted: float | None,
     confidence: float | None,
+    alternative: str,
     gated: bool,
 ) -> SliceResult:
     if ev is not None and adjusted is not None and confidence is not None:
         # widen by Holm's factor, so the interval excludes 0 exactly when adjusted p < alpha
-        level = 1 - (1 - confidence) * ev.p_value / adjusted if adjusted > 0 else confidence
+        p = ev.p(alternative)
+        level = 1 - (1 - confidence) * p / adjusted if adjusted > 0 else confidence
         return SliceResult(
-            column, value, ev.n, ev.base, ev.head, ev.delta, ev.at(level), adjusted, gated
+            column,
+            value,
+            ev.n,
+            ev.base,
+            ev.head,
+            ev.delta,
+            ev.at(level, alternative),
+            adjusted,
+            gated,
         )
-    b, h = _value_or_nan(metric, base), _value_or_nan(metric, head)
+    b = math.nan if base is None else _value_or_nan(metric, base)
+    h = _value_or_nan(metric, head)
     return SliceResult(column, value, len(head), b, h, h - b, None, None, gated)
 
 
@@ -850,13 +1035,19 @@ def _value_or_nan(metric: str, df: pd.DataFrame) -> float:
 
 
 def _slice_groups(
-    base: pd.DataFrame, head: pd.DataFrame, columns: Sequence[str], base_name: str, head_name: str
+    base: pd.DataFrame | None,
+    head: pd.DataFrame,
+    columns: Sequence[str],
+    base_name: str,
+    head_name: str,
 ) -> list[tuple[str, str, IntArray]]:
     """(column, value, row positions) for every value of every slice column, in value order."""
     groups = []
     for column in columns:
         labels = _slice_labels(head, column, head_name)
-        if not np.array_equal(labels, _slice_labels(base, column, base_name)):
+        if base is not None and not np.array_equal(
+            labels, _slice_labels(base, column, base_name)
+        ):
             differ = int(np.sum(labels != _slice_labels(base, column, base_name)))
             raise MetricsError(
                 f"slice column {column!r} differs between {base_name} and {head_name} in "

@@ -133,20 +133,19 @@ def test_unsupported_metrics_say_why() -> None:
         stats.metric_value("accuracy", frame.assign(y_pred=np.nan))
 
 
-# -- accuracy: McNemar's exact test -----------------------------------------------------
+# -- accuracy: Tango's score interval and score test ---------------------------------------
 
 
 def test_seed_only_fits_are_within_noise_where_a_fixed_drop_fails() -> None:
-    runs = sorted((_digits_run("forest", seed) for seed in range(10)), key=_accuracy)
-    base, head = runs[-1], runs[0]  # the best and the worst of ten seeds
+    base, head = _digits_run("forest", 4), _digits_run("forest", 6)  # seeds 4 -> 6
     assert _accuracy(head) - _accuracy(base) <= -0.01  # a plain max_drop 0.01 fails
-    result = stats.paired_test("accuracy", base, head)
-    assert result.method == "mcnemar-exact"
+    result = stats.paired_test("accuracy", base, head, alternative="less")
+    assert result.method == "score" and result.alternative == "less"
     assert not result.significant() and not result.worse(higher_is_better=True)
     assert result.p_value > 0.05
     assert result.low < 0 < result.high
     assert result.describe(True, True).startswith("within noise: -")
-    assert not stats.paired_test("f1_macro", base, head).significant()
+    assert not stats.paired_test("f1_macro", base, head, alternative="less").significant()
 
 
 def test_a_far_weaker_model_is_significantly_worse() -> None:
@@ -174,45 +173,109 @@ def test_corrupted_predictions_are_significant() -> None:
     assert result.high < 0
 
 
-def _seven_losses_one_gain() -> tuple[pd.DataFrame, pd.DataFrame]:
-    truth = np.zeros(500, dtype=int)
+def _table(losses: int, gains: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """n examples of class 0: `gains` only head gets right, `losses` only base gets right."""
+    truth = np.zeros(n, dtype=int)
     base_pred, head_pred = truth.copy(), truth.copy()
-    base_pred[0] = 1  # the one gain: base wrong, head right
-    head_pred[1:8] = 1  # seven losses: base right, head wrong
+    base_pred[:gains] = 1
+    head_pred[gains : gains + losses] = 1
     return (
         pd.DataFrame({"y_true": truth, "y_pred": base_pred}),
         pd.DataFrame({"y_true": truth, "y_pred": head_pred}),
     )
 
 
-def test_seven_losses_one_gain_is_not_significant_but_fools_the_bootstrap() -> None:
-    base, head = _seven_losses_one_gain()
-    exact = stats.paired_test("accuracy", base, head)
-    assert exact.p_value == pytest.approx(0.0703125)  # 2 * (1 + 8) / 2**8
-    assert exact.delta == pytest.approx(-6 / 500)
-    assert not exact.significant()
-    assert exact.describe(True, True) == "within noise: -1.2 pp [-1.6, +0.1]"
-    boot = stats.paired_bootstrap("accuracy", base, head)
-    assert boot.high < 0 and boot.p_value < 0.05  # the percentile bootstrap is too eager
+def test_score_interval_reproduces_the_published_example() -> None:
+    # Cavo et al. (2012), complete response before/after consolidation therapy, n = 161:
+    # 59 both, 6 only before, 16 only after, 80 neither. Fagerland, Lydersen & Laake,
+    # Statistical Analysis of Contingency Tables (2017), ch. 8: Tango's asymptotic score
+    # interval -0.0621 (95% CI -0.1240 to -0.0054).
+    base, head = _table(losses=16, gains=6, n=161)
+    result = stats.paired_test("accuracy", base, head)
+    assert round(result.delta, 4) == -0.0621
+    assert (round(result.low, 4), round(result.high, 4)) == (-0.1240, -0.0054)
+    assert stats.score_interval(16, 6, 161, 0.95) == (result.low, result.high)
+
+
+def test_score_statistic_uses_the_constrained_maximum_likelihood() -> None:
+    """p(d) in Tango's statistic maximises the likelihood of the table given d."""
+    from scipy.optimize import minimize_scalar
+
+    losses, gains, n = 16, 6, 161
+    for d in (-0.2, -0.1, -0.03, 0.05):
+        # cells: gains p12 = p21 + d, losses p21, the rest 1 - 2 p21 - d
+        def nll(p21: float, d: float = d) -> float:
+            p12, rest = p21 + d, 1 - 2 * p21 - d
+            return -(gains * math.log(p12) + losses * math.log(p21) + (n - gains - losses) * math.log(rest))
+
+        lo = max(0.0, -d) + 1e-12
+        best = minimize_scalar(nll, bounds=(lo, (1 - d) / 2 - 1e-12), method="bounded",
+                               options={"xatol": 1e-12}).x
+        t = (gains - losses - n * d) / math.sqrt(n * (2 * best + d * (1 - d)))
+        low, high = stats.score_interval(losses, gains, n, 2 * float(sps_norm_cdf(abs(t))) - 1)
+        assert min(abs(low - d), abs(high - d)) < 1e-6, d  # |T(d)| = z exactly at an end
+
+
+def sps_norm_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def test_the_interval_is_valid_where_the_old_one_was_not() -> None:
+    base, head = _table(losses=3, gains=0, n=48)  # base 48/48 right, head 45/48
+    result = stats.paired_test("accuracy", base, head)
+    assert result.delta == pytest.approx(-3 / 48)
+    assert result.low < result.delta < result.high  # the estimate is not on the edge
+    assert result.low < -0.15
+    same = stats.paired_test("accuracy", *_table(losses=0, gains=0, n=48))
+    assert same.low < 0 < same.high  # no changed prediction is not certainty: not [0, 0]
+    assert same.describe(True, True).startswith("within noise: +0.00 pp [-")
 
 
 @pytest.mark.parametrize("confidence", [0.95, 0.99])
-def test_mcnemar_interval_agrees_with_its_p_value(confidence: float) -> None:
-    truth = np.zeros(500, dtype=int)
+@pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
+def test_score_interval_agrees_with_its_test(confidence: float, alternative: str) -> None:
     for losses in range(0, 21):
         for gains in range(0, 21):
-            base_pred, head_pred = truth.copy(), truth.copy()
-            base_pred[:gains] = 1
-            head_pred[gains : gains + losses] = 1
             result = stats.paired_test(
-                "accuracy",
-                pd.DataFrame({"y_true": truth, "y_pred": base_pred}),
-                pd.DataFrame({"y_true": truth, "y_pred": head_pred}),
-                confidence=confidence,
+                "accuracy", *_table(losses, gains, 500), confidence=confidence,
+                alternative=alternative,
             )
             assert result.delta == pytest.approx((gains - losses) / 500)
             assert result.low <= result.delta <= result.high
-            assert result.significant() == (result.p_value < 1 - confidence), (losses, gains)
+            rejects = result.p_value < 1 - confidence
+            decided = {
+                "two-sided": result.significant(),
+                "less": result.high < 0,
+                "greater": result.low > 0,
+            }[alternative]
+            assert decided == rejects, (losses, gains)
+
+
+def test_one_sided_is_sharper_than_two_sided() -> None:
+    base, head = _table(losses=12, gains=5, n=500)
+    two = stats.paired_test("accuracy", base, head)
+    one = stats.paired_test("accuracy", base, head, alternative="less")
+    assert not two.worse(True) and one.worse(True)  # p = 0.045 one-sided, 0.090 two-sided
+    assert one.p_value == pytest.approx(two.p_value / 2)
+
+
+def test_interval_coverage_and_false_alarms_by_simulation() -> None:
+    """Known truth: a PR that loses `drop` of accuracy; 1,500 seeded draws per case."""
+    rng = np.random.default_rng(0)
+    null_alarms, null_draws = 0, 0
+    for n in (100, 500, 2000):
+        for drop in (0.0, 0.02, 0.05):
+            shared = 0.04  # how often head gains an example base got wrong
+            draws = rng.multinomial(n, [shared, shared + drop, 1 - 2 * shared - drop], 1500)
+            gains, losses = draws[:, 0], draws[:, 1]
+            low, high = stats.score_intervals(losses, gains, n, 0.95)
+            coverage = np.mean((low <= -drop) & (-drop <= high))
+            assert coverage >= 0.93, (n, drop, coverage)
+            if drop == 0:
+                _, one_sided_high = stats.score_intervals(losses, gains, n, 0.90)
+                null_alarms += int(np.sum(one_sided_high < 0))  # max_drop: 0, noise: 0.95
+                null_draws += len(draws)
+    assert null_alarms / null_draws <= 0.05
 
 
 # -- the bootstrap ----------------------------------------------------------------------
@@ -238,7 +301,9 @@ def test_bootstrap_interval_matches_normal_theory_for_mae() -> None:
     width = 2 * half
     assert abs(result.low - (diff.mean() - half)) < 0.1 * width
     assert abs(result.high - (diff.mean() + half)) < 0.1 * width
-    assert result.worse(higher_is_better=False) and result.p_value == pytest.approx(1 / 2000)
+    assert result.worse(higher_is_better=False) and result.p_value == pytest.approx(2 / 2000)
+    one_sided = stats.paired_test("mae", base, head, alternative="greater")
+    assert one_sided.p_value == pytest.approx(1 / 2000)  # never below one resample in 2,000
 
 
 def test_bootstrap_of_a_null_change_is_within_noise() -> None:
@@ -276,7 +341,7 @@ def test_stratified_bootstrap_is_close_to_the_exact_one() -> None:
 
 
 def test_paired_test_rejects_bad_arguments() -> None:
-    base, head = _seven_losses_one_gain()
+    base, head = _table(losses=7, gains=1, n=500)
     with pytest.raises(ValueError, match="align"):
         stats.paired_test("accuracy", base, head.iloc[:10])
     with pytest.raises(ValueError, match="confidence"):
@@ -286,10 +351,9 @@ def test_paired_test_rejects_bad_arguments() -> None:
 
 
 def test_describe_formats() -> None:
-    pp = stats.Paired(
-        "accuracy", 500, 0.9, 0.868, -0.032, -0.049, -0.016, 0.001, 0.95, "mcnemar-exact"
-    )
-    assert pp.describe(True, True) == "significant: -3.2 pp [-4.9, -1.6], worse"
+    pp = stats.Paired("accuracy", 500, 0.9, 0.868, -0.032, -0.049, -0.016, 0.001, 0.95, "score")
+    assert pp.describe(True, True) == "significant: -3.20 pp [-4.90, -1.60], worse"
+    assert pp.describe(True, True, precision=3) == "significant: -3.2 pp [-4.9, -1.6], worse"
     plain = stats.Paired(
         "rmse",
         500,
@@ -302,7 +366,8 @@ def test_describe_formats() -> None:
         0.95,
         "paired-bootstrap",
     )
-    assert plain.describe(False, False) == "within noise: -0.01235 [-0.02346, +0.0005679]"
+    assert plain.describe(False, False) == "within noise: -0.0123 [-0.0235, +0.0006]"
+    assert plain.describe(False, False, 2) == "within noise: -0.01 [-0.02, +0.00]"
     better = stats.Paired("rmse", 500, 3.0, 2.5, -0.5, -0.7, -0.3, 0.001, 0.95, "x")
     assert better.describe(False, False).endswith(", better") and not better.worse(False)
 
@@ -321,7 +386,7 @@ def test_align_by_id_undoes_a_shuffle() -> None:
 
 
 def test_align_by_order_needs_equal_lengths() -> None:
-    base, head = _seven_losses_one_gain()
+    base, head = _table(losses=7, gains=1, n=500)
     with pytest.raises(MetricsError) as caught:
         stats.align(
             base,
@@ -349,7 +414,7 @@ def test_align_reports_unmatched_and_duplicate_ids() -> None:
 
 
 def test_align_refuses_different_labels() -> None:
-    base, head = _seven_losses_one_gain()
+    base, head = _table(losses=7, gains=1, n=500)
     head = head.assign(y_true=np.r_[1, head["y_true"].to_numpy()[1:]])
     with pytest.raises(MetricsError) as caught:
         stats.align(base, head, base_name="base.csv", head_name="head.csv")
@@ -386,16 +451,24 @@ def _hidden_regression(losses: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_slice_table_finds_a_regression_hidden_by_an_overall_gain() -> None:
     base, head = _hidden_regression(losses=7)
     assert _accuracy(head) > _accuracy(base)
-    table = stats.slice_table("accuracy", base, head, ["ink"], confidence=0.95)
+    table = stats.slice_table(
+        "accuracy", base, head, ["ink"], confidence=0.95, alternative="less"
+    )
     assert [r.n for r in table] == [100] * 5 and all(r.gated for r in table)
     worst = table[0]
     assert (worst.column, worst.value) == ("ink", "q3")
     assert worst.delta == pytest.approx(-0.07)
-    assert worst.paired is not None and worst.paired.p_value == pytest.approx(2 / 2**7)
-    assert worst.adjusted_p == pytest.approx(5 * 2 / 2**7)  # Holm over five slices
+    # the score test, one-sided: z = -7 / sqrt(7), p = Phi(z)
+    assert worst.paired is not None
+    assert worst.paired.p_value == pytest.approx(0.5 * math.erfc(math.sqrt(7) / math.sqrt(2)))
+    assert worst.adjusted_p == pytest.approx(5 * worst.paired.p_value)  # Holm over five slices
     assert worst.paired.confidence == pytest.approx(0.99)  # widened by Holm's factor, 5
-    assert not worst.worse(higher_is_better=True)  # 7 of 100 is not enough after Holm
-    assert all(r.delta >= 0 for r in table[1:])
+    assert worst.worse(higher_is_better=True) and worst.paired.high < 0
+    assert all(r.delta >= 0 and not r.worse(True) for r in table[1:])
+    stricter = stats.slice_table(
+        "accuracy", base, head, ["ink"], confidence=0.999, alternative="less"
+    )
+    assert not stricter[0].worse(True)  # at 99.9% seven losses are not enough
 
 
 def test_a_larger_slice_regression_is_significant_after_holm() -> None:
@@ -444,4 +517,4 @@ def test_identical_predictions_are_within_noise() -> None:
     for metric in ("accuracy", "f1_macro", "log_loss"):
         result = stats.paired_test(metric, base, base.copy(), resamples=300)
         assert result.delta == 0 and result.p_value == 1.0, metric
-        assert result.describe(True, True).startswith("within noise: +0.0 pp")
+        assert result.describe(True, True).startswith("within noise: +0.00 pp")
