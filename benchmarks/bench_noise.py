@@ -6,8 +6,10 @@ Digits, 500 test rows, three model families. A "PR" retrains the model with anot
 (a) nothing else changes: any failure is a false alarm;
 (b) a real 2-point regression: 2% of the test rows that head got right are made wrong;
 (c) a 7-point regression confined to one 100-row slice, hidden by a small overall gain.
-Then the time and peak memory of a 1,000-resample bootstrap over 1,000,000 predictions,
-and of a 100-slice table, against scipy.stats.bootstrap as the peer a user would pick.
+Each figure is shown beside the previous release's (McNemar's exact test, two-sided, Holm
+across every slice of a rule). Then the time and peak memory of a 1,000-resample
+bootstrap over 1,000,000 predictions (roc_auc binary and one-vs-rest included), and of a
+100-slice table, against scipy.stats.bootstrap as the peer a user would pick.
 """
 
 from __future__ import annotations
@@ -65,9 +67,18 @@ def accuracy(frame: pd.DataFrame) -> float:
     return float((frame["y_true"] == frame["y_pred"]).mean())
 
 
+# The previous release (0.x before issue 13), per family: (a) noise, (b) noise, (c) slices.
+PREVIOUS = {
+    "logistic (SGD)": ("3.7%", "70%", "28%"),
+    "random forest": ("0.5%", "65%", "18%"),
+    "MLP (32)": ("0.3%", "91%", "26%"),
+}
+
+
 def noise_fails(base: pd.DataFrame, head: pd.DataFrame) -> bool:
-    """`max_drop: 0.0, noise: true`: fail only on a significant drop."""
-    return stats.paired_test("accuracy", base, head).worse(higher_is_better=True)
+    """`max_drop: 0.0, noise: true`: fail only on a significant drop (one-sided)."""
+    test = stats.paired_test("accuracy", base, head, alternative="less")
+    return test.worse(higher_is_better=True)
 
 
 def fixed_fails(base: pd.DataFrame, head: pd.DataFrame, max_drop: float) -> bool:
@@ -76,7 +87,9 @@ def fixed_fails(base: pd.DataFrame, head: pd.DataFrame, max_drop: float) -> bool
 
 def slices_fail(base: pd.DataFrame, head: pd.DataFrame) -> bool:
     """`max_drop: 0.0, noise: true, slices: [ink]`: any slice significantly worse (Holm)."""
-    table = stats.slice_table("accuracy", base, head, ["ink"], confidence=0.95)
+    table = stats.slice_table(
+        "accuracy", base, head, ["ink"], confidence=0.95, alternative="less"
+    )
     return noise_fails(base, head) or any(r.worse(True) for r in table)
 
 
@@ -118,10 +131,21 @@ def rate(flags: list[bool]) -> str:
     return f"{100 * np.mean(flags):5.1f}% of {len(flags)}"
 
 
+def summary(figures: dict[str, tuple[float, float, float]]) -> None:
+    """The three figures the gate is judged by, beside the previous release's."""
+    print("per family: now (previous release)\n")
+    print(f"{'family':16} {'seed-only alarms':>20} {'2-pt caught':>16} {'slice caught':>16}")
+    for family, now in figures.items():
+        cells = [f"{100 * x:.1f}% ({before})" for x, before in zip(now, PREVIOUS[family], strict=True)]
+        print(f"{family:16} {cells[0]:>20} {cells[1]:>16} {cells[2]:>16}")
+    print()
+
+
 def simulate() -> None:
     print("simulated PRs on digits (500 test rows); % of PRs that fail the rule\n")
     header = f"{'family':16} {'scenario':36} {'rule':34} {'fails':>14}"
     print(header + "\n" + "-" * len(header))
+    figures = {}
     for family in FAMILIES:
         started = time.perf_counter()
         fits = runs(family)
@@ -172,9 +196,15 @@ def simulate() -> None:
             ),
         ]
         mean_acc = np.mean([accuracy(f) for f in fits])
+        figures[family] = (
+            float(np.mean(rows[2][2])),  # (a) noise + slices: every alarm a gate could raise
+            float(np.mean(rows[4][2])),
+            float(np.mean(rows[8][2])),
+        )
         for scenario, rule, flags in rows:
             print(f"{family:16} {scenario:36} {rule:34} {rate(flags):>14}")
         print(f"{'':16} mean accuracy {mean_acc:.3f}, {time.perf_counter() - started:.0f} s\n")
+    summary(figures)
 
 
 def measure(label: str, call: Callable[[], object]) -> None:
@@ -199,6 +229,19 @@ def large() -> None:
     labels = rng.integers(0, 10, size=n)
     noisy = [np.where(rng.random(n) < 0.9, labels, rng.integers(0, 10, size=n)) for _ in "bh"]
     slice_col = rng.integers(0, 100, size=n).astype(str)
+    positive = rng.random(n) < 0.3
+    auc_b = pd.DataFrame({"y_true": positive.astype(int), "y_pred": 0})
+    auc_b["y_score"] = 1 / (1 + np.exp(-(1.2 * positive + rng.normal(size=n))))
+    auc_h = auc_b.assign(y_score=1 / (1 + np.exp(-(1.3 * positive + rng.normal(size=n)))))
+    logits = rng.normal(size=(n, 10)) + 1.5 * np.eye(10)[labels]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    ovr_b = pd.DataFrame(proba, columns=[f"score_{k}" for k in range(10)]).assign(
+        y_true=labels, y_pred=proba.argmax(axis=1)
+    )
+    ovr_h = ovr_b.assign(score_0=ovr_b["score_0"] * 0.9 + 0.1 * (labels == 0))
+    ovr_h[[f"score_{k}" for k in range(10)]] = ovr_h[[f"score_{k}" for k in range(10)]].div(
+        ovr_h[[f"score_{k}" for k in range(10)]].sum(axis=1), axis=0
+    )
     cls_b = pd.DataFrame({"y_true": labels, "y_pred": noisy[0], "group": slice_col})
     cls_h = pd.DataFrame({"y_true": labels, "y_pred": noisy[1], "group": slice_col})
     print("1,000,000 predictions, 1,000 resamples; peak = tracemalloc, Python + numpy\n")
@@ -208,14 +251,17 @@ def large() -> None:
         ("r2", reg_b, reg_h),
         ("f1_macro", cls_b, cls_h),
         ("balanced_accuracy", cls_b, cls_h),
+        ("roc_auc", auc_b, auc_h),
+        ("roc_auc", ovr_b, ovr_h),
     ):
+        kind = " one-vs-rest (10)" if "score_0" in base.columns else ""
         measure(
-            f"paired bootstrap, {metric}",
+            f"paired bootstrap, {metric}{kind}",
             functools.partial(stats.paired_test, metric, base, head, resamples=1000),
         )
-    measure("McNemar exact, accuracy", lambda: stats.paired_test("accuracy", cls_b, cls_h))
+    measure("score test, accuracy", lambda: stats.paired_test("accuracy", cls_b, cls_h))
     measure(
-        "100 slices of 10,000, accuracy, noise (McNemar + Holm)",
+        "100 slices of 10,000, accuracy, noise (score test + Holm)",
         lambda: stats.slice_table("accuracy", cls_b, cls_h, ["group"], confidence=0.95),
     )
     measure(

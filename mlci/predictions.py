@@ -7,7 +7,7 @@ not fit the task fails once, with the columns it should have.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from mlci.errors import MetricsError
 
@@ -38,7 +38,71 @@ def load(path: Path, *, side: str) -> pd.DataFrame:
             hint="expected y_true, y_pred, and for classification y_score (binary) or "
             "score_<class> per class; other columns are slices",
         )
+    return _checked(df, path)
+
+
+SUM_TOLERANCE = 0.01  # class scores rounded when written still count as summing to 1
+
+
+def _checked(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Refuse what scikit-learn would refuse (or silently misrank), naming column and rows.
+
+    Empty or infinite scores, infinite y_true/y_pred, score_<class> columns whose rows do
+    not sum to 1. Rows that sum to 1 within SUM_TOLERANCE are rescaled to sum to 1 exactly.
+    """
+    import numpy as np
+    import pandas as pd
+
+    scores = score_columns(df)
+    for column in [*REQUIRED, *scores]:
+        values = df[column]
+        if column in scores:
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = int((numbers.isna() & values.notna()).sum())
+            if bad:
+                _refuse(path, column, bad, len(df), "are not numbers")
+            empty = int(values.isna().sum())
+            if empty:
+                _refuse(path, column, empty, len(df), "are empty")
+        elif not pd.api.types.is_numeric_dtype(values):
+            continue
+        infinite = int(np.isinf(df[column].to_numpy(float)).sum())
+        if infinite:
+            _refuse(path, column, infinite, len(df), "are infinite")
+    classes = [c for c in scores if c != "y_score"]
+    if len(classes) >= 2:
+        matrix = df[classes].to_numpy(float)
+        total = matrix.sum(axis=1)
+        off = np.abs(total - 1) > SUM_TOLERANCE
+        if off.any():
+            first = int(np.argmax(off))
+            _refuse(
+                path,
+                ", ".join(classes),
+                int(off.sum()),
+                len(df),
+                f"do not sum to 1 (row {first + 1}: {total[first]:.4g})",
+                hint="write class probabilities (e.g. predict_proba), one score_<class> "
+                "column per class",
+            )
+        df = df.copy()
+        df[classes] = matrix / total[:, None]
     return df
+
+
+def _refuse(
+    path: Path,
+    column: str,
+    rows: int,
+    total: int,
+    what: str,
+    hint: str = "write a number in every row (a score is a probability in [0, 1])",
+) -> NoReturn:
+    raise MetricsError(
+        f"{rows} of {total} rows of {column} {what}",
+        where=str(path),
+        hint=hint,
+    )
 
 
 def score_columns(df: pd.DataFrame) -> list[str]:

@@ -543,22 +543,18 @@ def _auc_linear(truth: NDArray[np.bool_], probs_b: FloatArray, probs_h: FloatArr
 
 
 def _auc_gradient(positive: NDArray[np.bool_], score: FloatArray) -> tuple[float, FloatArray]:
-    """The AUC and its derivative in each row's weight (sorting once per class)."""
-    pos_scores, neg_scores = score[positive], score[~positive]
-    pos, neg = np.sort(pos_scores), np.sort(neg_scores)
-
-    def share(sorted_scores: FloatArray, at: FloatArray) -> FloatArray:
-        """Share of sorted_scores below `at`, ties counted half."""
-        below = np.searchsorted(sorted_scores, at, side="left")
-        upto = np.searchsorted(sorted_scores, at, side="right")
-        return np.asarray((below + upto) / (2 * len(sorted_scores)), dtype=np.float64)
-
-    outranks = share(neg, pos_scores)  # per positive: negatives below it
-    outranked = 1 - share(pos, neg_scores)  # per negative: positives above it
-    auc = float(outranks.mean())
+    """The AUC and its derivative in each row's weight (one sort, then in score order)."""
+    order = np.argsort(np.ascontiguousarray(score))
+    ordered, hit = score[order], positive[order]
+    group = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1  # tie groups, ascending
+    pos = np.bincount(group, weights=hit)
+    neg = np.bincount(group, weights=~hit)
+    n_pos, n_neg = pos.sum(), neg.sum()
+    below = (np.cumsum(neg) - neg / 2) / n_neg  # negatives a positive outranks, ties half
+    above = (n_pos - np.cumsum(pos) + pos / 2) / n_pos  # positives that outrank a negative
+    auc = float(pos @ below / n_pos)
     grad = np.empty(len(score))
-    grad[positive] = (outranks - auc) / len(pos)
-    grad[~positive] = (outranked - auc) / len(neg)
+    grad[order] = np.where(hit, (below[group] - auc) / n_pos, (above[group] - auc) / n_neg)
     return auc, grad
 
 
@@ -955,11 +951,11 @@ def slice_table(
         )
     adjusted: list[float | None] = [None] * len(groups)
     for column in columns:  # Holm within a column: its slices partition the examples
-        tested = [
+        members = [
             i for i, (c, _, _) in enumerate(groups) if c == column and evidence[i] is not None
         ]
-        found = [evidence[i] for i in tested]
-        for i, p in zip(tested, holm([e.p(alternative) for e in found if e]), strict=True):
+        found = [e for i in members if (e := evidence[i]) is not None]
+        for i, p in zip(members, holm([e.p(alternative) for e in found]), strict=True):
             adjusted[i] = p
     results = []
     for (column, value, rows), ev, adj in zip(groups, evidence, adjusted, strict=True):

@@ -200,24 +200,21 @@ def test_score_interval_reproduces_the_published_example() -> None:
 def test_score_statistic_uses_the_constrained_maximum_likelihood() -> None:
     """p(d) in Tango's statistic maximises the likelihood of the table given d."""
     from scipy.optimize import minimize_scalar
+    from scipy.stats import norm
 
     losses, gains, n = 16, 6, 161
+    same = n - gains - losses
     for d in (-0.2, -0.1, -0.03, 0.05):
         # cells: gains p12 = p21 + d, losses p21, the rest 1 - 2 p21 - d
         def nll(p21: float, d: float = d) -> float:
             p12, rest = p21 + d, 1 - 2 * p21 - d
-            return -(gains * math.log(p12) + losses * math.log(p21) + (n - gains - losses) * math.log(rest))
+            return -(gains * math.log(p12) + losses * math.log(p21) + same * math.log(rest))
 
-        lo = max(0.0, -d) + 1e-12
-        best = minimize_scalar(nll, bounds=(lo, (1 - d) / 2 - 1e-12), method="bounded",
-                               options={"xatol": 1e-12}).x
+        bounds = (max(0.0, -d) + 1e-12, (1 - d) / 2 - 1e-12)
+        best = minimize_scalar(nll, bounds=bounds, method="bounded", options={"xatol": 1e-12}).x
         t = (gains - losses - n * d) / math.sqrt(n * (2 * best + d * (1 - d)))
-        low, high = stats.score_interval(losses, gains, n, 2 * float(sps_norm_cdf(abs(t))) - 1)
+        low, high = stats.score_interval(losses, gains, n, 2 * float(norm.cdf(abs(t))) - 1)
         assert min(abs(low - d), abs(high - d)) < 1e-6, d  # |T(d)| = z exactly at an end
-
-
-def sps_norm_cdf(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
 def test_the_interval_is_valid_where_the_old_one_was_not() -> None:
