@@ -87,9 +87,7 @@ def fixed_fails(base: pd.DataFrame, head: pd.DataFrame, max_drop: float) -> bool
 
 def slices_fail(base: pd.DataFrame, head: pd.DataFrame) -> bool:
     """`max_drop: 0.0, noise: true, slices: [ink]`: any slice significantly worse (Holm)."""
-    table = stats.slice_table(
-        "accuracy", base, head, ["ink"], confidence=0.95, alternative="less"
-    )
+    table = stats.slice_table("accuracy", base, head, ["ink"], confidence=0.95, alternative="less")
     return noise_fails(base, head) or any(r.worse(True) for r in table)
 
 
@@ -136,7 +134,9 @@ def summary(figures: dict[str, tuple[float, float, float]]) -> None:
     print("per family: now (previous release)\n")
     print(f"{'family':16} {'seed-only alarms':>20} {'2-pt caught':>16} {'slice caught':>16}")
     for family, now in figures.items():
-        cells = [f"{100 * x:.1f}% ({before})" for x, before in zip(now, PREVIOUS[family], strict=True)]
+        cells = [
+            f"{100 * x:.1f}% ({before})" for x, before in zip(now, PREVIOUS[family], strict=True)
+        ]
         print(f"{family:16} {cells[0]:>20} {cells[1]:>16} {cells[2]:>16}")
     print()
 

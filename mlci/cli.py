@@ -5,7 +5,6 @@ Heavy libraries are imported inside the commands, so ``mlci --help`` starts fast
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import traceback
@@ -310,8 +309,7 @@ def main() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:  # `mlci history | head -1`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
-        code = 0
+        output.discard_stdout()
     sys.exit(code)
 
 
@@ -349,7 +347,8 @@ def run(argv: list[str]) -> int:
         else:
             output.error(_usage_line(e))
         return int(Exit.USAGE)
-    except BrokenPipeError:  # the output's reader closed the pipe: nothing went wrong here
+    except BrokenPipeError:  # printed outside output.result (help, usage): nothing went wrong
+        output.discard_stdout()
         return 0
     except (KeyboardInterrupt, typer.Abort):
         output.error("mlci: interrupted")

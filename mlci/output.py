@@ -6,6 +6,7 @@ everything in one place.
 
 from __future__ import annotations
 
+import os
 import sys
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
@@ -40,8 +41,20 @@ def error(message: str) -> None:
 
 def result(text: str) -> None:
     """What the command produced: a table, JSON, a path. Always on stdout."""
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `mlci history | head -1`: the reader has what it wanted
+        discard_stdout()
+
+
+def discard_stdout() -> None:
+    """The reader of stdout is gone: send the rest nowhere, so the command ends normally
+    with its own exit code and no flush error at exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in tests)
+        pass
 
 
 def raw(text: str) -> None:

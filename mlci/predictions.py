@@ -73,7 +73,7 @@ def _checked(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     if len(classes) >= 2:
         matrix = df[classes].to_numpy(float)
         total = matrix.sum(axis=1)
-        off = np.abs(total - 1) > SUM_TOLERANCE
+        off = np.abs(total - 1) > SUM_TOLERANCE + 1e-9
         if off.any():
             first = int(np.argmax(off))
             _refuse(

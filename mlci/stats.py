@@ -940,9 +940,7 @@ def slice_table(
     evidence: list[_Evidence | None] = []
     for i, (_, _, rows) in enumerate(groups):
         tested = (
-            base is not None
-            and confidence is not None
-            and len(rows) >= max(min_size, MIN_EXAMPLES)
+            base is not None and confidence is not None and len(rows) >= max(min_size, MIN_EXAMPLES)
         )
         evidence.append(
             _slice_evidence(metric, base.iloc[rows], head.iloc[rows], seed + i, resamples)
@@ -1041,9 +1039,7 @@ def _slice_groups(
     groups = []
     for column in columns:
         labels = _slice_labels(head, column, head_name)
-        if base is not None and not np.array_equal(
-            labels, _slice_labels(base, column, base_name)
-        ):
+        if base is not None and not np.array_equal(labels, _slice_labels(base, column, base_name)):
             differ = int(np.sum(labels != _slice_labels(base, column, base_name)))
             raise MetricsError(
                 f"slice column {column!r} differs between {base_name} and {head_name} in "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,7 +247,7 @@ def test_a_reseeded_forest_is_within_noise_where_the_plain_bound_fails(
     assert noisy["head"] == pytest.approx(seeds.head_accuracy)
     assert noisy["base"] - noisy["head"] > BOUND  # the same numbers for both rules
     assert (noisy["outcome"], plain["outcome"]) == ("passed", "failed")
-    assert "within noise" in noisy["reason"] and "mcnemar" in noisy["reason"]
+    assert "within noise" in noisy["reason"] and "score, one-sided 95%" in noisy["reason"]
     assert "within noise" not in plain["reason"]
     assert "within noise" in run.report
     assert "FAIL accuracy" in run.out and "PASS accuracy" in run.out
@@ -351,3 +352,56 @@ def test_a_slice_column_that_does_not_exist_names_the_ones_that_do(pr: Any) -> N
     assert "did you mean 'digit'" in text.lower()
     assert "predictions.csv" in text  # the file it looked in
     assert "'digits'" in run.report and "Traceback" not in run.err
+
+
+def test_a_min_rule_on_slices_needs_only_the_heads_predictions(
+    template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    """An absolute bound per slice is checked even when the baseline has no predictions."""
+    root = tmp_path / "repo"
+    shutil.copytree(template.path, root)
+    git(root, "checkout", "-q", "sliced")
+    gates = "gates:\n  - metric: accuracy\n    min: 0.8\n    slices: [digit]\n"
+    commit(root, "pr: a floor per digit", {"mlci.yaml": mlci_yaml(gates)})
+    (root / ".mlci" / "runs" / template.main / "predictions.csv").unlink()
+    monkeypatch.chdir(root)
+    code, out, err = run_cli("run", "--dry-run", "--base", "main")
+    assert code == 1, err
+    data = json.loads((root / ".mlci" / "report" / "result.json").read_text())
+    (check,) = [c for c in data["gates"]["results"][0]["checks"] if c["bound"] == "slices"]
+    assert check["outcome"] == "failed" and "digit=8" in check["reason"]
+    (table,) = data["slices"]
+    eight = next(r for r in table["rows"] if r["label"] == "digit=8")
+    assert eight["base"] is None and eight["head"] < 0.8  # no baseline value, none needed
+
+
+def test_precision_applies_to_reasons_and_slice_tables(pr: Any) -> None:
+    gates = SLICE_GATES.replace("slices: [digit]", "noise: true\n    slices: [digit]")
+    run = pr("sliced", mlci_yaml(gates) + "precision: 2\n")
+    rule = run.rule(0)
+    shown = [rule["reason"], *(c["reason"] for c in rule["checks"])]
+    shown += [line for line in run.report.splitlines() if line.startswith("| digit=")]
+    shown += run.out.splitlines()
+    long_numbers = [t for t in shown if re.search(r"\d\.\d{3,}", t)]
+    assert not long_numbers, long_numbers
+    (table,) = run.result["slices"]
+    full = [r["head"] for r in table["rows"]]
+    assert any(len(repr(x)) > 6 for x in full)  # result.json keeps every digit
+
+
+def test_report_exits_zero_and_a_closed_pipe_is_quiet(pr: Any) -> None:
+    run = pr("reseed")
+    assert run.code == 1, run.err  # the verdict: the plain rule fails
+    mlci = str(Path(sys.executable).with_name("mlci"))
+    rendered = subprocess.run([mlci, "report"], capture_output=True, text=True, cwd=run.root)
+    assert rendered.returncode == 0, rendered.stderr  # rendered; the verdict is gate's
+    assert (run.root / ".mlci" / "report" / "report.md").is_file()
+    for command, code in ((["gate"], 1), (["diff", "main"], 0)):
+        proc = subprocess.Popen(
+            [mlci, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=run.root
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # like `| head -0`: the reader is gone before mlci writes
+        err = proc.stderr.read().decode()
+        assert proc.wait() == code, (command, err)  # its own exit code, not 1 or 4
+        assert "Traceback" not in err and "Exception ignored" not in err, err

@@ -234,7 +234,9 @@ def test_score_interval_agrees_with_its_test(confidence: float, alternative: str
     for losses in range(0, 21):
         for gains in range(0, 21):
             result = stats.paired_test(
-                "accuracy", *_table(losses, gains, 500), confidence=confidence,
+                "accuracy",
+                *_table(losses, gains, 500),
+                confidence=confidence,
                 alternative=alternative,
             )
             assert result.delta == pytest.approx((gains - losses) / 500)
@@ -448,9 +450,7 @@ def _hidden_regression(losses: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_slice_table_finds_a_regression_hidden_by_an_overall_gain() -> None:
     base, head = _hidden_regression(losses=7)
     assert _accuracy(head) > _accuracy(base)
-    table = stats.slice_table(
-        "accuracy", base, head, ["ink"], confidence=0.95, alternative="less"
-    )
+    table = stats.slice_table("accuracy", base, head, ["ink"], confidence=0.95, alternative="less")
     assert [r.n for r in table] == [100] * 5 and all(r.gated for r in table)
     worst = table[0]
     assert (worst.column, worst.value) == ("ink", "q3")
