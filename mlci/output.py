@@ -6,6 +6,7 @@ everything in one place.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -51,10 +52,8 @@ def result(text: str) -> None:
 def discard_stdout() -> None:
     """The reader of stdout is gone: send the rest nowhere, so the command ends normally
     with its own exit code and no flush error at exit."""
-    try:
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # captured in tests
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # not a real file (captured in tests)
-        pass
 
 
 def raw(text: str) -> None:

@@ -365,7 +365,7 @@ def test_a_min_rule_on_slices_needs_only_the_heads_predictions(
     commit(root, "pr: a floor per digit", {"mlci.yaml": mlci_yaml(gates)})
     (root / ".mlci" / "runs" / template.main / "predictions.csv").unlink()
     monkeypatch.chdir(root)
-    code, out, err = run_cli("run", "--dry-run", "--base", "main")
+    code, _, err = run_cli("run", "--dry-run", "--base", "main")
     assert code == 1, err
     data = json.loads((root / ".mlci" / "report" / "result.json").read_text())
     (check,) = [c for c in data["gates"]["results"][0]["checks"] if c["bound"] == "slices"]

@@ -259,13 +259,13 @@ def test_one_sided_is_sharper_than_two_sided() -> None:
 
 
 def test_interval_coverage_and_false_alarms_by_simulation() -> None:
-    """Known truth: a PR that loses `drop` of accuracy; 1,500 seeded draws per case."""
+    """Known truth: a PR that loses `drop` of accuracy; 4,000 seeded draws per case."""
     rng = np.random.default_rng(0)
     null_alarms, null_draws = 0, 0
     for n in (100, 500, 2000):
         for drop in (0.0, 0.02, 0.05):
             shared = 0.04  # how often head gains an example base got wrong
-            draws = rng.multinomial(n, [shared, shared + drop, 1 - 2 * shared - drop], 1500)
+            draws = rng.multinomial(n, [shared, shared + drop, 1 - 2 * shared - drop], 4000)
             gains, losses = draws[:, 0], draws[:, 1]
             low, high = stats.score_intervals(losses, gains, n, 0.95)
             coverage = np.mean((low <= -drop) & (-drop <= high))
