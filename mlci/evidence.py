@@ -37,10 +37,11 @@ def needed(config: Config) -> bool:
 
 
 def rules_key(config: Config) -> str:
-    """What the evidence depends on in mlci.yaml: the rules (lines aside) and directions."""
+    """What the evidence depends on in mlci.yaml: the rules (lines aside), directions and
+    the precision its words are written with."""
     rules = [{**dataclasses.asdict(r), "line": 0} for r in config.gates]
     directions = {r.metric: config.higher_is_better(r.metric) for r in config.gates}
-    return json.dumps([rules, directions], sort_keys=True, default=str)
+    return json.dumps([rules, directions, config.precision], sort_keys=True, default=str)
 
 
 def to_json(found: Evidence) -> dict[str, Any]:
