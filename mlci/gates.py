@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from mlci.config import Bound, GateRule
 from mlci.record import json_safe
-from mlci.tables import number as _num
+from mlci.tables import number
 
 OUTCOMES = ("passed", "failed", "skipped")
 _EPS = 1e-12  # relative: a drop exactly equal to the bound passes despite float rounding
@@ -294,6 +294,12 @@ def _reason(outcome: str, checks: Sequence[Check]) -> str:
 
 def _non_finite(value: float) -> str:
     return "NaN" if math.isnan(value) else "infinite"
+
+
+def _num(value: float, precision: int) -> str:
+    """At most `precision` digits after the point, as prose: trailing zeros dropped."""
+    text = number(value, precision)
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
 
 
 def _pair(value: float, limit: float, precision: int) -> tuple[str, str]:
