@@ -14,14 +14,13 @@ import base64
 import binascii
 import difflib
 import gzip
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci import __version__, output
+from mlci import __version__, bounded, output
 from mlci import record as records
 from mlci.baseline import NOTE_WALK_LIMIT
 from mlci.errors import GitError, MlciError, UsageError
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
 
 SCHEMA = 1
 MAX_NOTE_BYTES = 1_000_000  # notes are fetched by every PR job: predictions beyond are left out
+MAX_PREDICTIONS = 64 * 1024 * 1024  # the inflated predictions of a note read back
 HISTORY_COLUMNS = 8  # metric columns `mlci history` shows without --metric
 
 
@@ -93,8 +93,10 @@ def parse(sha: str, text: str) -> RunRecord | str:
 def parse_note(sha: str, text: str) -> Note | str:
     """Like parse, with the predictions; a newer schema is an error, not a skip."""
     problem = f"note on {sha[:7]} cannot be read"
+    if len(text) > 4 * MAX_NOTE_BYTES:
+        return f"{problem}: {len(text):,} characters, more than mlci writes"
     try:
-        doc = json.loads(text)
+        doc = bounded.load_json(text)
     except ValueError as e:
         return f"{problem}: not JSON ({e})"
     if not isinstance(doc, dict):
@@ -154,7 +156,7 @@ def _unpack(sha: str, packed: Any) -> bytes | None:
     try:
         if not isinstance(packed, str):
             raise ValueError("not a string")
-        return gzip.decompress(base64.b64decode(packed, validate=True))
+        return bounded.gunzip(base64.b64decode(packed, validate=True), MAX_PREDICTIONS)
     except (ValueError, binascii.Error, OSError, EOFError) as e:
         output.warn(
             f"the predictions in the note on {sha[:7]} cannot be read ({e}): using "
