@@ -388,7 +388,7 @@ def test_paths_predictions_error_never_echoes_the_file(repo: Path, run_cli) -> N
         files={"notes.txt": "root:x:0:0:hunter2:/root:/bin/bash\nmore\n"},
     )
     branch(repo, {"accuracy": 0.8})
-    code, out, err = run_cli("run", "--dry-run", "--base", "main")
+    code, _, err = run_cli("run", "--dry-run", "--base", "main")
     one_error(code, err, 3, "predictions lack the columns y_true, y_pred")
     assert "hunter2" not in err and "root:x" not in err
 
@@ -399,7 +399,7 @@ def test_paths_predictions_error_never_echoes_the_file(repo: Path, run_cli) -> N
 def test_out_refuses_a_folder_with_a_committed_report_md(repo: Path, run_cli, tokens: Path) -> None:  # type: ignore[no-untyped-def]
     make(repo, files={"docs/report.md": "# our own docs\n", "docs/index.md": "hi\n"})
     before = git_state(repo)
-    code, out, err = run_cli("run", "--dry-run", "--base", "main", "--out", "docs")
+    code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", "docs")
     one_error(code, err, 2, "--out docs holds files mlci did not write", "index.md")
     assert (repo / "docs" / "report.md").read_text() == "# our own docs\n"
     assert ran(tokens) == 0 and git_state(repo) == before
@@ -607,7 +607,7 @@ def test_lines_init_with_a_latin1_gitignore(repo: Path, run_cli) -> None:  # typ
 
 
 def _has_no_try(run_cli) -> bool:  # type: ignore[no-untyped-def]
-    code, out, _ = run_cli("init", "--help")
+    _, out, _ = run_cli("init", "--help")
     return "--no-try" in out
 
 
