@@ -14,13 +14,14 @@ import base64
 import binascii
 import difflib
 import gzip
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci import __version__, bounded, output
+from mlci import __version__, bounded, output, redact
 from mlci import record as records
 from mlci.baseline import NOTE_WALK_LIMIT
 from mlci.errors import GitError, MlciError, UsageError
@@ -47,12 +48,13 @@ def document(rec: RunRecord) -> str:
 
 
 def _document(rec: RunRecord) -> tuple[str, bool]:
-    """(the note, whether the predictions are in it)."""
+    """(the note, whether the predictions are in it). Notes are pushed: no known token
+    goes into one, not even as a param value (mlci.redact)."""
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "sha": rec.sha,
         "metrics": rec.metrics,
-        "params": rec.params,
+        "params": json.loads(redact.text(json.dumps(rec.params))),
         "fingerprints": rec.info.get("fingerprints") or {},
         "mlci": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -156,7 +156,7 @@ def _value(value: Any) -> str:
 
 def escape(value: str) -> str:
     """Text shown as written in a markdown line or table cell, on GitHub and in the HTML
-    preview alike: no HTML, no link or emphasis, no table break, no @mention (a zero-width
+    preview alike: no HTML, no link, no table break, no @mention (a zero-width
     space after '@', as GitHub's own bots write it)."""
     text = " ".join(value.splitlines())
     text = _MARKUP.sub(r"\\\g<0>", text)
@@ -170,4 +170,4 @@ def code(value: str) -> str:
     return f"`{text}`"
 
 
-_MARKUP = re.compile(r"[\\`*\[\]~|]")
+_MARKUP = re.compile(r"[\\`\[\]|]")
