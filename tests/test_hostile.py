@@ -648,3 +648,61 @@ def test_lines_predictions_of_different_lengths(repo: Path, run_cli) -> None:  #
     branch(repo, {"accuracy": 0.95})
     code, _, err = run_cli("run", "--dry-run", "--base", "main")
     one_error(code, err, 3, "base and head predictions differ in length: 30 rows")
+
+
+def test_token_in_a_report_is_redacted_from_what_is_posted(
+    repo: Path,
+    run_cli,  # type: ignore[no-untyped-def]
+    fake_github,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A report.md that holds the token (written by another job, or tampered with): the
+    comment, the check run and the job summary carry *** instead."""
+    make(repo)
+    base = git(repo, "rev-parse", "HEAD")
+    branch(repo, {"accuracy": 0.95})
+    code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", "rep")
+    assert code == 0, err
+    token = fake_github.token()
+    md = repo / "rep" / "report.md"
+    md.write_text(md.read_text() + f"\nleaked: {token}\n")
+    fake_github.add_repo("acme/model")
+    head = git(repo, "rev-parse", "HEAD")
+    fake_github.add_pull("acme/model", 7, head, base)
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "number": 7,
+                "pull_request": {
+                    "number": 7,
+                    "head": {"sha": head, "ref": "pr", "repo": {"full_name": "acme/model"}},
+                    "base": {"sha": base, "ref": "main", "repo": {"full_name": "acme/model"}},
+                },
+                "repository": {"full_name": "acme/model", "default_branch": "main"},
+            }
+        )
+    )
+    summary = tmp_path / "summary.md"
+    monkeypatch.delenv("MLCI_TOKEN")
+    for name, value in {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REPOSITORY": "acme/model",
+        "GITHUB_API_URL": fake_github.url,
+        "GITHUB_SERVER_URL": fake_github.web_url,
+        "MLCI_GITHUB_THROTTLE": "off",
+        "GITHUB_SHA": head,
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_TOKEN": token,
+    }.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_cli("publish", "--out", "rep")
+    assert code == 0, err
+    (comment,) = fake_github.comments("acme/model", 7)
+    assert "leaked: ***" in comment["body"] and token not in comment["body"]
+    checks = json.dumps(fake_github.check_runs("acme/model", head))
+    assert "leaked: ***" in checks and token not in checks
+    assert token not in summary.read_text() + out + err
