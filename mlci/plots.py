@@ -43,6 +43,7 @@ WIDTH = 8.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
 _SCATTER_MAX = 5000
 _STYLE: dict[str, Any] = {
+    "text.parse_math": False,  # a metric or slice named "$x^$" is text, not broken TeX
     "font.family": "DejaVu Sans",
     "font.size": 9,
     "axes.titlesize": 10,

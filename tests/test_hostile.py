@@ -706,3 +706,12 @@ def test_token_in_a_report_is_redacted_from_what_is_posted(
     checks = json.dumps(fake_github.check_runs("acme/model", head))
     assert "leaked: ***" in checks and token not in checks
     assert token not in summary.read_text() + out + err
+
+
+def test_parsing_tex_in_names_is_drawn_as_text(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """matplotlib reads "$...$" as TeX: a metric named "$x^$" must not crash the plots."""
+    make(repo, values={"accuracy": 0.9, "$x^$": 0.5, "$\\undefined$": 0.1})
+    branch(repo, {"accuracy": 0.91, "$x^$": 0.6, "$\\undefined$": 0.2})
+    code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", "rep")
+    assert code == 0 and "Traceback" not in err, err
+    assert (repo / "rep" / "plots" / "metrics.png").is_file()
