@@ -612,8 +612,8 @@ def _numeric(df: pd.DataFrame, side: str) -> pd.DataFrame:
             "y_pred": pd.to_numeric(df["y_pred"], errors="coerce"),
         }
     )
-    out = out[np.isfinite(out["y_true"]) & np.isfinite(out["y_pred"])]
-    return out
+    drawable = (out["y_true"].abs() < DRAWABLE) & (out["y_pred"].abs() < DRAWABLE)
+    return out[drawable]  # NaN, infinities and values like 1e308 would overflow the axes
 
 
 def regression(base: pd.DataFrame | None, head: pd.DataFrame, out_dir: Path) -> Path | None:

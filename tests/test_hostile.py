@@ -715,3 +715,19 @@ def test_parsing_tex_in_names_is_drawn_as_text(repo: Path, run_cli) -> None:  # 
     code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", "rep")
     assert code == 0 and "Traceback" not in err, err
     assert (repo / "rep" / "plots" / "metrics.png").is_file()
+
+
+def test_parsing_huge_numbers_in_predictions_draw_the_residuals(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    rows = "".join(f"{i + 0.5},{i + 0.25}\n" for i in range(30)) + "1e308,-1e308\ninf,0.5\n"
+    train = TRAIN + "open('predictions.csv', 'w').write(open('rows.csv').read())\n"
+    make(
+        repo,
+        "  metrics: metrics.json\n  predictions: predictions.csv\n",
+        files={"rows.csv": "y_true,y_pred\n" + rows},
+        train=train,
+        values={"rmse": 0.3},
+    )
+    branch(repo, {"rmse": 0.2})
+    code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", "rep")
+    assert code == 0 and "Traceback" not in err, err
+    assert (repo / "rep" / "plots" / "residuals.png").is_file()
