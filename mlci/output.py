@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from mlci.errors import one_line
 from mlci.redact import text as _safe
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
@@ -33,8 +34,8 @@ def debug(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    """Something the user should know even with -q."""
-    print(_safe(f"mlci: warning: {message}"), file=sys.stderr, flush=True)
+    """Something the user should know even with -q; one line, whatever names it quotes."""
+    print(_safe(one_line(f"mlci: warning: {message}")), file=sys.stderr, flush=True)
 
 
 def error(message: str) -> None:

@@ -731,3 +731,13 @@ def test_parsing_huge_numbers_in_predictions_draw_the_residuals(repo: Path, run_
     code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", "rep")
     assert code == 0 and "Traceback" not in err, err
     assert (repo / "rep" / "plots" / "residuals.png").is_file()
+
+
+def test_lines_a_warning_quoting_a_name_with_newlines_stays_one_line(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    train = TRAIN + "open('m2.json', 'w').write(open('values.json').read())\n"
+    make(repo, "  metrics: [metrics.json, m2.json]\n", train=train, values={"a\nb\rc": 0.5})
+    code, _, err = run_cli("train")
+    assert code == 0, err
+    (warning,) = [line for line in err.splitlines() if "in both" in line]
+    assert warning.startswith("mlci: warning: a\\nb\\rc in both metrics.json and m2.json")
+    assert all(line.startswith("mlci: ") for line in err.splitlines() if line.strip()), err
