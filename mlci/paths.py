@@ -32,11 +32,8 @@ def escapes(given: str, root: Path) -> bool:
     if top is None:  # not in a checkout (a copy of mlci.yaml read from git): nothing to guard
         return False
     top = top.resolve()
-    literal = _literal_part(given)
     lexical = Path(os.path.normpath(root.resolve() / given))
-    if not lexical.is_relative_to(top):
-        return True
-    return not (root / literal).resolve().is_relative_to(top)
+    return _out(lexical, top) or _out((root / _literal_part(given)).resolve(), top)
 
 
 def inside(root: Path, given: str, key: str) -> Path:
@@ -51,7 +48,12 @@ def inside(root: Path, given: str, key: str) -> Path:
 def is_inside(path: Path, root: Path) -> bool:
     """For files a glob matched: does this one (symlinks resolved) stay in the repository?"""
     top = repo_top(root.resolve())
-    return top is None or path.resolve().is_relative_to(top.resolve())
+    return top is None or not _out(path.resolve(), top.resolve())
+
+
+def _out(path: Path, top: Path) -> bool:
+    """Outside the checkout, or inside .git (whose config may hold the checkout's token)."""
+    return not path.is_relative_to(top) or path.is_relative_to(top / ".git")
 
 
 def _literal_part(pattern: str) -> str:

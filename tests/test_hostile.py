@@ -322,6 +322,7 @@ OUTSIDE_CASES = {
     "inputs_absolute": ("  metrics: metrics.json\n  inputs: ['/etc/*']\n", "train.inputs"),
     "metrics_symlink_committed": ("  metrics: [metrics.json, link.json]\n", "train.metrics"),
     "plots_dir_symlink": ("  metrics: metrics.json\n  plots: ['figs/*.png']\n", "train.plots"),
+    "params_in_git_config": ("  metrics: metrics.json\n  params: .git/config\n", "train.params"),
 }
 
 
