@@ -39,12 +39,17 @@ class Inputs:
     notes: tuple[str, ...] = ()
 
 
+REPORT_FILES = ("report.md", "report.html", "result.json", "plots")
+
+
 def prepare_out_dir(out: Path) -> Path:
-    """The report directory, created; a file in the way or no write access is a usage error."""
+    """The report directory, created; a file in the way, a directory of someone else's
+    files or no write access is a usage error."""
     if out.exists() and not out.is_dir():
         raise UsageError(
             f"--out {out} is a file, not a directory", hint="give a directory for the report"
         )
+    _refuse_foreign(out)
     try:
         (out / "plots").mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
@@ -56,6 +61,35 @@ def prepare_out_dir(out: Path) -> Path:
         ) from e
     _remove_old_plots(out)
     return out
+
+
+def _refuse_foreign(out: Path) -> None:
+    """--out may be new, empty, or a report mlci wrote before (replaced); anything else
+    holds files of the user's that the report would overwrite or mix with."""
+    if not out.is_dir():
+        return
+    entries = [e for e in out.iterdir() if not e.name.startswith(".write-test-")]
+    if not entries or _is_report(out):
+        foreign = [e.name for e in entries if e.name not in REPORT_FILES]
+    else:  # an empty plots/ is what a run that stopped early leaves
+        foreign = [
+            e.name for e in entries if e.name != "plots" or not e.is_dir() or any(e.iterdir())
+        ]
+    if foreign:
+        names = ", ".join(sorted(foreign)[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise UsageError(
+            f"--out {out} holds files mlci did not write ({names})",
+            where="--out",
+            hint="give a new or empty directory, or the directory of an earlier mlci report",
+        )
+
+
+def _is_report(out: Path) -> bool:
+    try:
+        doc = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and {"schema", "verdict", "mlci"} <= doc.keys()
 
 
 def _remove_old_plots(out: Path) -> None:

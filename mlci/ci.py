@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlci import redact
 from mlci.errors import UsageError
 
 PR_EVENTS = ("pull_request", "pull_request_target")
@@ -130,13 +131,6 @@ def check_repository(ctx: CIContext, remote_url: str | None) -> None:
 def local() -> CIContext:
     """A laptop: no event, no token, everything is a dry run."""
     return CIContext(provider="local")
-
-
-def mask(ctx: CIContext) -> str | None:
-    """The workflow command that hides the token in the Actions log (None outside Actions)."""
-    if ctx.provider != "github" or not ctx.token:
-        return None
-    return f"::add-mask::{ctx.token}"
 
 
 def write_outputs(ctx: CIContext, values: Mapping[str, str]) -> None:
@@ -329,7 +323,7 @@ def _delimiter(value: str) -> str:
 def _append(path: Path, text: str, variable: str) -> None:
     try:
         with path.open("a", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+            f.write(redact.text(text))
     except OSError as e:
         raise _write_error(path, variable, e) from e
 

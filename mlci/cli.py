@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlci import __version__, output
-from mlci.errors import Exit, MlciError, UsageError
+from mlci.errors import Exit, MlciError, UsageError, one_line
 
 if TYPE_CHECKING:
     from mlci.ci import CIContext
@@ -191,14 +191,11 @@ def publish(
 
 
 def _context() -> CIContext:
-    """Where we run; in Actions the token is masked before anything can print it."""
+    """Where we run. The token is never printed, not even as an ::add-mask:: line: the
+    runner masks its secrets already, and a log captured with tee would keep it."""
     from mlci import ci
 
-    ctx = ci.from_env()
-    line = ci.mask(ctx)
-    if line:
-        output.result(line)
-    return ctx
+    return ci.from_env()
 
 
 @app.command()
@@ -318,7 +315,7 @@ def _usage_line(e: Exception) -> str:
     ctx = getattr(e, "ctx", None)
     where = ctx.command_path if ctx is not None else "mlci"
     what = e.format_message().rstrip(".") if hasattr(e, "format_message") else str(e)
-    return f"mlci: error: {what} ({where}). Run `{where} --help` to see what it takes."
+    return one_line(f"mlci: error: {what} ({where}). Run `{where} --help` to see what it takes.")
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -21,6 +21,7 @@ from mlci.errors import ConfigError
 
 CONFIG_NAME = "mlci.yaml"
 REFERENCE_HINT = "see the mlci.yaml reference in README.md"
+MAX_TIMEOUT = 30 * 24 * 3600  # 30 days: beyond it timers overflow, and no CI job runs that long
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 PLOT_KINDS = ("metrics", "confusion_matrix", "roc", "pr", "residuals", "history", "slices")
 REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -239,17 +240,27 @@ def load(path: Path) -> Config:
     """Read and validate mlci.yaml; every error names the file, line and key path."""
     import yaml
 
+    from mlci import bounded
+
+    shown = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e}", hint="check the file") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})",
+            where=shown,
+            hint="save mlci.yaml as UTF-8",
+        ) from e
+    except OSError as e:
+        raise ConfigError(
+            f"cannot read it: {e.strerror or e}", where=shown, hint="check the file"
+        ) from e
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=bounded.yaml_loader())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        shown = display_path(path)
         where = f"{shown}:{mark.line + 1}" if mark is not None else shown
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = bounded.yaml_problem(e)
         raise ConfigError(
             f"YAML syntax error: {problem}", where=where, hint="fix the YAML syntax"
         ) from e
@@ -430,6 +441,7 @@ def _train(node: _Node) -> TrainConfig:
     for key in ("metrics", "params", "plots", "data", "inputs"):
         if key in m:
             out[key] = m[key].strings()
+            _inside(m[key])
     for key in ("shell", "cache"):
         if key in m:
             out[key] = m[key].boolean()
@@ -445,8 +457,9 @@ def _train(node: _Node) -> TrainConfig:
         )
     if "predictions" in m:
         out["predictions"] = m["predictions"].text()
+        _inside(m["predictions"])
     if "timeout" in m:
-        out["timeout"] = m["timeout"].number(low=1)
+        out["timeout"] = m["timeout"].number(low=1, high=MAX_TIMEOUT)
     if "env" in m:
         env = m["env"]
         if not isinstance(env.value, dict):
@@ -458,6 +471,15 @@ def _train(node: _Node) -> TrainConfig:
             values[k] = str(v.value)
         out["env"] = values
     return TrainConfig(**out)
+
+
+def _inside(node: _Node) -> None:
+    """A path (or each of a list) must not lead out of the repository (mlci.paths)."""
+    from mlci import paths
+
+    for item in node.value if isinstance(node.value, list) else [node]:
+        if paths.escapes(item.value, node.file.parent):
+            item.fail(f"leads outside the repository: {item.value}", hint=paths.HINT)
 
 
 def _command(node: _Node) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ The CLI's single error boundary turns one into the line
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 
@@ -35,7 +36,7 @@ class MlciError(Exception):
         self.detail = detail  # extra lines shown below the error line (a log tail)
 
     def line(self) -> str:
-        return f"mlci: error: {self.sentence()}"
+        return f"mlci: error: {one_line(self.sentence())}"
 
     def sentence(self) -> str:
         """WHAT (WHERE). HINT: the error as one sentence, for a report as much as a terminal."""
@@ -47,6 +48,15 @@ class MlciError(Exception):
             hint = self.hint[0].upper() + self.hint[1:]
             text += f" {hint}" if hint[-1] in ".?!" else f" {hint}."
         return text
+
+
+def one_line(text: str) -> str:
+    """Control characters (a newline in a name, a file's bytes) shown escaped, so an error
+    stays the one line a CI log and a grep can rely on."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
 class ConfigError(MlciError):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci import output
-from mlci.errors import GitError
+from mlci.errors import GitError, UsageError
 
 if TYPE_CHECKING:
     import git
@@ -60,7 +60,7 @@ def _full_notes_ref(ref: str) -> str:
 def _check(value: str, what: str) -> str:
     """Refuse names git would read as options, or empty ones."""
     if not value or value.startswith("-"):
-        raise GitError(
+        raise UsageError(
             f"invalid {what} {value!r}", hint=f"give a {what} that does not start with '-'"
         )
     return value

@@ -20,6 +20,7 @@ from typing import Any
 
 from mlci import output
 from mlci.errors import MetricsError
+from mlci.paths import inside, is_inside
 
 SUPPORTED = (".json", ".yaml", ".yml", ".csv", ".tsv")
 DVCLIVE_TSV_DIR = Path("plots") / "metrics"
@@ -106,27 +107,36 @@ def parse_text(text: str, name: str) -> dict[str, object]:
     return flatten(data)
 
 
+FLAT_HINT = "write a flat mapping of metric names to numbers"
+
+
 def _parse_json(text: str, name: str) -> object:
+    from mlci import bounded
+
     try:
-        return json.loads(text)  # accepts NaN and Infinity, as Python and dvclive write them
+        return bounded.load_json(text)  # accepts NaN and Infinity, as Python and dvclive write
     except json.JSONDecodeError as e:
         raise MetricsError(
             f"invalid JSON: {e.msg}",
             where=f"{name}:{e.lineno}:{e.colno}",
             hint="fix the JSON at that line and column",
         ) from e
+    except bounded.TooLarge as e:
+        raise MetricsError(f"too deep to read: {e}", where=name, hint=FLAT_HINT) from e
 
 
 def _parse_yaml(text: str, name: str) -> object:
     import yaml
 
+    from mlci import bounded
+
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=bounded.yaml_loader())  # a SafeLoader
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        hint = "fix the YAML at that position"
+        problem = bounded.yaml_problem(e)
+        hint = "fix the YAML at that position" if mark is not None else FLAT_HINT
         raise MetricsError(f"invalid YAML: {problem}", where=where, hint=hint) from e
 
 
@@ -213,9 +223,10 @@ def _read_text(path: Path, shown: str) -> str:
 def _read_dvclive(directory: Path, shown: str) -> dict[str, object]:
     """dvclive's summary metrics.json, else the last step of each plots/metrics tsv."""
     summary = directory / "metrics.json"
-    if summary.is_file():
+    if summary.is_file() and is_inside(summary, directory):
         return read_file(summary, display=f"{shown}/metrics.json")
-    tsvs = sorted((directory / DVCLIVE_TSV_DIR).rglob("*.tsv"))
+    found = (directory / DVCLIVE_TSV_DIR).rglob("*.tsv")
+    tsvs = sorted(t for t in found if is_inside(t, directory))
     if not tsvs:
         raise MetricsError(
             "neither metrics.json nor plots/metrics/*.tsv in this directory",
@@ -273,7 +284,7 @@ def _merged(paths: Sequence[str], root: Path, key: str) -> list[tuple[str, objec
     seen: dict[str, str] = {}
     merged: list[tuple[str, object, str]] = []
     for given in paths:
-        raw = read_file(root / given, display=given, key=key)
+        raw = read_file(inside(root, given, key), display=given, key=key)
         _warn_overlap(seen, raw, given)
         for name, value in raw.items():
             seen[name] = given

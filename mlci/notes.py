@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci import __version__, output
+from mlci import __version__, bounded, output, redact
 from mlci import record as records
 from mlci.baseline import NOTE_WALK_LIMIT
 from mlci.errors import GitError, MlciError, UsageError
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 SCHEMA = 1
 MAX_NOTE_BYTES = 1_000_000  # notes are fetched by every PR job: predictions beyond are left out
+MAX_PREDICTIONS = 64 * 1024 * 1024  # the inflated predictions of a note read back
 HISTORY_COLUMNS = 8  # metric columns `mlci history` shows without --metric
 
 
@@ -47,12 +48,13 @@ def document(rec: RunRecord) -> str:
 
 
 def _document(rec: RunRecord) -> tuple[str, bool]:
-    """(the note, whether the predictions are in it)."""
+    """(the note, whether the predictions are in it). Notes are pushed: no known token
+    goes into one, not even as a param value (mlci.redact)."""
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "sha": rec.sha,
         "metrics": rec.metrics,
-        "params": rec.params,
+        "params": json.loads(redact.text(json.dumps(rec.params))),
         "fingerprints": rec.info.get("fingerprints") or {},
         "mlci": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -93,8 +95,10 @@ def parse(sha: str, text: str) -> RunRecord | str:
 def parse_note(sha: str, text: str) -> Note | str:
     """Like parse, with the predictions; a newer schema is an error, not a skip."""
     problem = f"note on {sha[:7]} cannot be read"
+    if len(text) > 4 * MAX_NOTE_BYTES:
+        return f"{problem}: {len(text):,} characters, more than mlci writes"
     try:
-        doc = json.loads(text)
+        doc = bounded.load_json(text)
     except ValueError as e:
         return f"{problem}: not JSON ({e})"
     if not isinstance(doc, dict):
@@ -154,7 +158,7 @@ def _unpack(sha: str, packed: Any) -> bytes | None:
     try:
         if not isinstance(packed, str):
             raise ValueError("not a string")
-        return gzip.decompress(base64.b64decode(packed, validate=True))
+        return bounded.gunzip(base64.b64decode(packed, validate=True), MAX_PREDICTIONS)
     except (ValueError, binascii.Error, OSError, EOFError) as e:
         output.warn(
             f"the predictions in the note on {sha[:7]} cannot be read ({e}): using "

@@ -1,4 +1,5 @@
-"""The one place that prints: logs go to stderr, machine output to stdout.
+"""The one place that prints: logs go to stderr, machine output to stdout, and no known
+token in either (mlci.redact).
 
 Nothing below the CLI calls print(); it calls these, so ``-q``/``-v`` and tests see
 everything in one place.
@@ -9,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+
+from mlci.errors import one_line
+from mlci.redact import text as _safe
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 level = NORMAL
@@ -22,26 +26,27 @@ def set_level(value: int) -> None:
 def info(message: str) -> None:
     """Progress a user wants to see (hidden by -q)."""
     if level >= NORMAL:
-        print(message, file=sys.stderr, flush=True)
+        print(_safe(message), file=sys.stderr, flush=True)
 
 
 def debug(message: str) -> None:
     """Details for -v."""
     if level >= VERBOSE:
-        print(message, file=sys.stderr, flush=True)
+        print(_safe(message), file=sys.stderr, flush=True)
 
 
 def warn(message: str) -> None:
-    """Something the user should know even with -q."""
-    print(f"mlci: warning: {message}", file=sys.stderr, flush=True)
+    """Something the user should know even with -q; one line, whatever names it quotes."""
+    print(_safe(one_line(f"mlci: warning: {message}")), file=sys.stderr, flush=True)
 
 
 def error(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(_safe(message), file=sys.stderr, flush=True)
 
 
 def result(text: str) -> None:
     """What the command produced: a table, JSON, a path. Always on stdout."""
+    text = _safe(text)
     try:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
@@ -59,5 +64,5 @@ def discard_stdout() -> None:
 def raw(text: str) -> None:
     """Streamed output (a training log) without a newline added; stderr, unless -q."""
     if level >= NORMAL:
-        sys.stderr.write(text)
+        sys.stderr.write(_safe(text))
         sys.stderr.flush()

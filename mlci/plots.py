@@ -43,6 +43,7 @@ WIDTH = 8.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
 _SCATTER_MAX = 5000
 _STYLE: dict[str, Any] = {
+    "text.parse_math": False,  # a metric or slice named "$x^$" is text, not broken TeX
     "font.family": "DejaVu Sans",
     "font.size": 9,
     "axes.titlesize": 10,
@@ -189,8 +190,17 @@ class _MetricRow:
         return _signed(self.delta) + (f" ({_pct(rel)})" if rel is not None else " (base 0)")
 
 
+DRAWABLE = 1e150  # beyond it a difference or an axis limit overflows to infinity
+
+
 def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
+    """A value the bars can show; infinities and numbers like 1e308 are left out."""
+    return value if value is not None and abs(value) < DRAWABLE else None
+
+
+def _nan_if_huge(value: float) -> float:
+    """NaN (not drawn) for a value whose axis would overflow; the table still shows it."""
+    return value if abs(value) < DRAWABLE else math.nan
 
 
 def metric_bars(
@@ -602,8 +612,8 @@ def _numeric(df: pd.DataFrame, side: str) -> pd.DataFrame:
             "y_pred": pd.to_numeric(df["y_pred"], errors="coerce"),
         }
     )
-    out = out[np.isfinite(out["y_true"]) & np.isfinite(out["y_pred"])]
-    return out
+    drawable = (out["y_true"].abs() < DRAWABLE) & (out["y_pred"].abs() < DRAWABLE)
+    return out[drawable]  # NaN, infinities and values like 1e308 would overflow the axes
 
 
 def regression(base: pd.DataFrame | None, head: pd.DataFrame, out_dir: Path) -> Path | None:
@@ -693,6 +703,8 @@ def history(
     The file is history.png, or history-<name>.png when ``name`` is given (one per metric).
     ``higher_is_better`` colours the PR's change against the newest base point.
     """
+    points = [(sha, _nan_if_huge(v)) for sha, v in points]
+    head = (head[0], _nan_if_huge(head[1])) if head is not None else None
     if not points or not any(math.isfinite(v) for _, v in points):
         return None
     values = np.array([v for _, v in points], dtype=float)
@@ -788,6 +800,7 @@ def slice_deltas(
     Bars are red for a slice whose gate failed, pale red for worse but passing, green for
     better; the numbers sit in a column on the right so that they never cover a bar.
     """
+    rows = [(label, _nan_if_huge(delta), n, failed) for label, delta, n, failed in rows]
     if not rows:
         return None
 
@@ -843,6 +856,10 @@ def _slice_axes(
 # ---- the user's own images ---------------------------------------------------------------
 
 
+MAX_USER_PLOTS = 20  # images of train.plots in one report; the rest are listed by name
+MAX_NAMES_LISTED = 50
+
+
 def copy_user_plots(
     patterns: Sequence[str], root: Path, out_dir: Path, *, exclude: Sequence[Path] = ()
 ) -> tuple[list[Path], list[str]]:
@@ -862,14 +879,28 @@ def copy_user_plots(
         if problem:
             warnings.append(f"train.plots: {pattern!r} {problem}")
         found.extend(m for m in matches if m not in found)
+    found = sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    if len(found) > MAX_USER_PLOTS:
+        warnings.append(_not_shown(found[MAX_USER_PLOTS:], root))
     copied: list[Path] = []
     taken: set[str] = set()
-    for src in sorted(found, key=lambda p: p.relative_to(root).as_posix()):
+    for src in found[:MAX_USER_PLOTS]:
         dest = out_dir / "user" / _flat_name(src.relative_to(root), taken)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
         copied.append(dest)
     return copied, warnings
+
+
+def _not_shown(rest: Sequence[Path], root: Path) -> str:
+    """The images past MAX_USER_PLOTS, by name: each one shown costs uploads and space."""
+    names = [p.relative_to(root).as_posix() for p in rest]
+    listed = ", ".join(names[:MAX_NAMES_LISTED])
+    more = f" and {len(names) - MAX_NAMES_LISTED} more" if len(names) > MAX_NAMES_LISTED else ""
+    return (
+        f"train.plots: {len(names)} more images than the {MAX_USER_PLOTS} a report shows, "
+        f"not shown: {listed}{more}"
+    )
 
 
 def _glob_images(pattern: str, root: Path) -> tuple[list[Path], str | None]:

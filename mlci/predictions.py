@@ -6,6 +6,7 @@ not fit the task fails once, with the columns it should have.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -33,7 +34,7 @@ def load(path: Path, *, side: str) -> pd.DataFrame:
     if missing:
         raise MetricsError(
             f"the {side} predictions lack the column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} (columns: {', '.join(map(str, df.columns)) or 'none'})",
+            f"{', '.join(missing)} ({_columns(df)})",
             where=str(path),
             hint="expected y_true, y_pred, and for classification y_score (binary) or "
             "score_<class> per class; other columns are slices",
@@ -103,6 +104,15 @@ def _refuse(
         where=str(path),
         hint=hint,
     )
+
+
+def _columns(df: pd.DataFrame) -> str:
+    """The columns found, when they look like column names: a file that is no CSV (a
+    path mistyped into train.predictions) must not have its first line echoed."""
+    names = [str(c) for c in df.columns]
+    if names and len(names) <= 20 and all(re.fullmatch(r"[\w .()-]{1,40}", n) for n in names):
+        return "columns: " + ", ".join(names)
+    return f"{len(names)} columns that are not y_true and y_pred"
 
 
 def score_columns(df: pd.DataFrame) -> list[str]:

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlci.config import display_path
+from mlci.errors import UsageError
+
 SCHEMA = 1
 STATE_DIR = ".mlci"
 METRICS, PARAMS, PREDICTIONS, INFO, LOG = (
@@ -30,6 +33,12 @@ def state_dir(root: Path) -> Path:
     """`.mlci/`, created with a .gitignore of its own so git never shows what is inside,
     whether or not the project's .gitignore lists it."""
     path = root / STATE_DIR
+    if path.exists() and not path.is_dir():
+        raise UsageError(
+            f"{STATE_DIR} is a file, not a directory",
+            where=display_path(path),
+            hint=f"move it away: mlci keeps its run records and reports in {STATE_DIR}/",
+        )
     ignore = path / ".gitignore"
     if not ignore.exists():
         path.mkdir(parents=True, exist_ok=True)

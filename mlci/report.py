@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlci import __version__, tables
+from mlci import __version__, redact, tables
 from mlci.baseline import Baseline
 from mlci.compare import Comparison
 from mlci.gates import RuleResult, Verdict
@@ -119,7 +119,10 @@ def _render(
         "gate_rows": [_gate_row(r, p) for r in report.verdict.results],
         "slice_tables": [_slices(s, slice_rows) for s in report.slices],
         "metric_table": tables.markdown(report.comparison, p, limit=rows),
-        "plots": [{"url": url(pl), "title": pl.title, "width": pl.width} for pl in report.plots],
+        "plots": [
+            {"url": _attr(url(pl)), "title": _attr(pl.title), "width": pl.width}
+            for pl in report.plots
+        ],
         "details": _details(report, log_lines),
         "footer": _footer(report),
     }
@@ -166,11 +169,11 @@ def _gate_row(result: RuleResult, precision: int) -> dict[str, str]:
         f"drop ≤ {rule.max_drop}" if rule.max_drop is not None else "",
         f"rise ≤ {rule.max_rise}" if rule.max_rise is not None else "",
     ]
-    text = f"`{tables.escape(result.metric)}` " + ", ".join(b for b in bounds if b)
+    text = f"{tables.code(result.metric)} " + ", ".join(b for b in bounds if b)
     if rule.noise is not None:
         text += f" (noise {rule.noise:.0%})"
     if rule.slices:
-        text += f" per {', '.join(rule.slices)}"
+        text += f" per {tables.escape(', '.join(rule.slices))}"
     return {
         "icon": ICONS.get(result.outcome, result.outcome),
         "rule": text,
@@ -195,11 +198,12 @@ def _details(report: Report, log_lines: int) -> str:
     lines = [
         f"- head: `{head.sha[:12]}`"
         + (" (uncommitted changes)" if head.dirty else "")
-        + f", trained by {info.get('trained_by', 'unknown')}"
+        + f", trained by {tables.escape(str(info.get('trained_by', 'unknown')))}"
     ]
     fp = info.get("fingerprints") or {}
     if fp:
-        lines.append("- fingerprints: " + ", ".join(f"{k} `{v}`" for k, v in fp.items() if v))
+        shown = (f"{tables.escape(str(k))} {tables.code(str(v))}" for k, v in fp.items() if v)
+        lines.append("- fingerprints: " + ", ".join(shown))
     if report.timings:
         lines.append("- timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items()))
     lines.append(f"- mlci {__version__}")
@@ -214,6 +218,11 @@ def _details(report: Report, log_lines: int) -> str:
             "```",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _attr(value: str) -> str:
+    """A value inside a quoted HTML attribute of the template."""
+    return htmllib.escape(value, quote=True)
 
 
 def _footer(report: Report) -> str:
@@ -242,6 +251,8 @@ def to_html(markdown_text: str, title: str, images: Mapping[str, Path]) -> str:
 HTML_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy"
+  content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>{title}</title>
 <style>
 body {{ font: 14px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2328;
@@ -290,7 +301,7 @@ def result_data(report: Report) -> dict[str, Any]:
 
 def write(report: Report, out_dir: Path) -> dict[str, Path]:
     """report.md (exactly the comment body), report.html and result.json in out_dir."""
-    markdown_text = render(report)
+    markdown_text = redact.text(render(report))
     paths = {
         "md": out_dir / "report.md",
         "html": out_dir / "report.html",
@@ -299,9 +310,8 @@ def write(report: Report, out_dir: Path) -> dict[str, Path]:
     paths["md"].write_text(markdown_text, encoding="utf-8")
     images = {p.href: p.path for p in report.plots}
     paths["html"].write_text(to_html(markdown_text, report.title, images), encoding="utf-8")
-    paths["json"].write_text(
-        json.dumps(result_data(report), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    data = json.dumps(result_data(report), indent=2, allow_nan=False)
+    paths["json"].write_text(redact.text(data) + "\n", encoding="utf-8")
     return paths
 
 

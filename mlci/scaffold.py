@@ -78,12 +78,19 @@ def init(root: Path, *, workflow: str, base_branch: str = "main") -> InitResult:
     workflow = workflow.replace("branches: [main]", f"branches: [{base_branch}]")
     targets = {root / "mlci.yaml": config_text, root / WORKFLOW: workflow}
     for path in targets:
-        if path.exists():
+        if path.exists() or path.is_symlink():  # a dangling symlink is someone's too
             raise UsageError(
                 f"{path.relative_to(root)} already exists",
                 where=display_path(path),
                 hint="`mlci init` never overwrites a file: move it away or edit it by hand",
             )
+        for folder in path.relative_to(root).parents:
+            if (root / folder).exists() and not (root / folder).is_dir():
+                raise UsageError(
+                    f"{folder} is a file, not a directory",
+                    where=display_path(root / folder),
+                    hint=f"move it away so that `mlci init` can write {path.relative_to(root)}",
+                )
     written = []
     for path, text in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,10 +106,18 @@ def _ignore_state(root: Path) -> str:
     if not path.exists():
         path.write_text(f"{GITIGNORE_LINE}\n", encoding="utf-8")
         return "created"
-    text = path.read_text(encoding="utf-8")
-    if any(line.strip() in (".mlci", ".mlci/", "/.mlci", "/.mlci/") for line in text.splitlines()):
+    try:
+        data = path.read_bytes()  # any encoding: only ASCII lines are looked for and added
+    except OSError as e:
+        raise UsageError(
+            f"cannot read .gitignore: {e.strerror or e}",
+            where=display_path(path),
+            hint=f"add the line {GITIGNORE_LINE} to it yourself",
+        ) from e
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if any(line.strip() in (".mlci", ".mlci/", "/.mlci", "/.mlci/") for line in lines):
         return "present"
-    sep = "" if text.endswith("\n") or not text else "\n"
-    with path.open("a", encoding="utf-8") as f:
-        f.write(f"{sep}{GITIGNORE_LINE}\n")
+    sep = b"" if data.endswith(b"\n") or not data else b"\n"
+    with path.open("ab") as f:
+        f.write(sep + f"{GITIGNORE_LINE}\n".encode())
     return "added"

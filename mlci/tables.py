@@ -7,6 +7,7 @@ Stdlib only: `mlci diff` must not pay for Jinja or pandas to print a table.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,7 +67,7 @@ def markdown_rows(rows: Sequence[Row], precision: int) -> list[str]:
     out = []
     for row in rows:
         cells = metric_cells(row, precision)
-        cells[0] = f"`{escape(cells[0])}`"
+        cells[0] = code(cells[0])
         cells[-1] = MARK.get(row.status, row.status)
         out.append("| " + " | ".join(cells) + " |")
     return out
@@ -87,7 +88,7 @@ def markdown(comparison: Comparison, precision: int, *, limit: int | None = None
     params = comparison.changed_params()
     if params:
         lines += ["", "| param | base | head |", "|:--|:--|:--|"]
-        lines += [f"| `{escape(p.name)}` | {_value(p.base)} | {_value(p.head)} |" for p in params]
+        lines += [f"| {code(p.name)} | {_value(p.base)} | {_value(p.head)} |" for p in params]
     return "\n".join(lines) + "\n"
 
 
@@ -150,9 +151,23 @@ def _plain(value: Any) -> str:
 
 
 def _value(value: Any) -> str:
-    return "—" if value is None else f"`{escape(str(value))}`"
+    return "—" if value is None else code(str(value))
 
 
 def escape(value: str) -> str:
-    """Escape what would break a table cell or inject markup."""
-    return value.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+    """Text shown as written in a markdown line or table cell, on GitHub and in the HTML
+    preview alike: no HTML, no link, no table break, no @mention (a zero-width
+    space after '@', as GitHub's own bots write it)."""
+    text = " ".join(value.splitlines())
+    text = _MARKUP.sub(r"\\\g<0>", text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("@", "@\u200b")
+
+
+def code(value: str) -> str:
+    """A code span holding value: no backtick can close it, no '|' can split the cell."""
+    text = " ".join(value.splitlines()).replace("`", "'").replace("|", "\\|")
+    return f"`{text}`"
+
+
+_MARKUP = re.compile(r"[\\`\[\]|]")

@@ -42,17 +42,16 @@ def project(repo: Path, extra: str = "", *, branch: bool = True) -> None:
         commit_all(repo, "pr")
 
 
-def test_out_on_a_folder_of_the_users_keeps_their_images(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_out_on_a_folder_of_the_users_is_refused(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     project(repo)
     (repo / "plots").mkdir()
     (repo / "plots" / "loss.png").write_bytes(b"\x89PNG\r\n\x1a\nmine")
     commit_all(repo, "a plot of my own")
-    for _ in range(2):  # the second run clears what the first one drew, and only that
-        code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", ".")
-        assert code in (0, 1), err
+    code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", ".")
+    assert code == 2 and "holds files mlci did not write" in err, err
     assert (repo / "plots" / "loss.png").read_bytes().endswith(b"mine")
-    assert "loss.png" not in git(repo, "status", "--porcelain")
-    assert (repo / "plots" / "metrics.png").is_file()
+    assert git(repo, "status", "--porcelain") == ""
+    assert not (repo / "plots" / "metrics.png").exists()
 
 
 def test_user_plots_are_linked_where_they_are_and_never_copied_into_themselves(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci.errors import GitError
+from mlci.errors import GitError, UsageError
 from mlci.gitrepo import NOTES_REF, Repo
 from tests.conftest import commit_all, git
 
@@ -151,7 +151,7 @@ def test_resolve_missing_ref_says_how_to_fetch(repo: Path, history: dict[str, st
 
 
 def test_resolve_rejects_option_like_refs(repo: Path, history: dict[str, str]) -> None:
-    with pytest.raises(GitError, match="invalid ref"):
+    with pytest.raises(UsageError, match="invalid ref"):
         Repo(repo).resolve("--all")
 
 

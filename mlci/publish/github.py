@@ -30,6 +30,7 @@ import github
 import requests
 from github.GithubException import GithubException
 
+from mlci import redact
 from mlci.ci import CIContext
 from mlci.config import GithubConfig
 from mlci.errors import UsageError
@@ -184,7 +185,7 @@ class _Report:
 def _load(report_dir: Path) -> _Report:
     hint = "run `mlci report` (or `mlci run --dry-run`) first to write the report directory"
     try:
-        body = (report_dir / "report.md").read_text(encoding="utf-8")
+        body = redact.text((report_dir / "report.md").read_text(encoding="utf-8"))
         result = json.loads((report_dir / "result.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read the report in {report_dir}: {e}", hint=hint) from e

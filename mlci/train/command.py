@@ -101,7 +101,7 @@ def _spawn(
 ) -> subprocess.Popen[bytes]:
     if not cwd.is_dir():
         raise TrainingError(f"{label} directory not found: {cwd}", where="train.command")
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    full_env = command_env(env)
     try:
         return subprocess.Popen(
             list(argv),
@@ -122,6 +122,17 @@ def _spawn(
             where="train.command",
             hint="give the script a shebang line or call its interpreter, e.g. python train.py",
         ) from e
+
+
+def command_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The command's environment: mlci's own, train.env on top, and never a token (a
+    training that prints its environment would put it into the posted log tail)."""
+    from mlci.redact import token_names
+
+    full = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+    for name in token_names(full):
+        del full[name]
+    return full
 
 
 def _pump(

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci import __version__, output
+from mlci import __version__, output, paths
 from mlci import record as records
 from mlci.config import TrainConfig, display_path
 from mlci.errors import ConfigError, MlciError, TrainingError
@@ -157,7 +157,9 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
         params=params,
         duration=duration,
         task=None,
-        predictions=where.workdir / config.predictions if config.predictions else None,
+        predictions=paths.inside(where.workdir, config.predictions, "train.predictions")
+        if config.predictions
+        else None,
         metric_files=list(config.metrics),
         extra={},
     )
@@ -251,7 +253,7 @@ def _data_digest(patterns: tuple[str, ...], root: Path) -> str | None:
     for pattern in patterns:
         for name in sorted(glob.glob(pattern, root_dir=root, recursive=True)):
             path = root / name
-            if path.is_file():
+            if path.is_file() and paths.is_inside(path, root):
                 h.update(name.encode() + b"\0")
                 with path.open("rb") as f:
                     for chunk in iter(lambda: f.read(1 << 20), b""):
