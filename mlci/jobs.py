@@ -47,6 +47,8 @@ def run(
     if mode == "push":
         base_branch = ws.config.baseline.ref or ctx.default_branch or ws.repo.default_branch()
         if ctx.base_ref is not None and ctx.base_ref == base_branch:
+            if ctx.provider == "github" and ws.repo.is_shallow():
+                _fetch_parent(ws, base_branch)
             return record_push(ws, ctx, out)
         output.info(
             f"mlci: a push to {ctx.base_ref or 'a tag'}, not to the base branch "
@@ -60,6 +62,8 @@ def run(
         )
     # the PR's base branch, else (workflow_dispatch) the repository's default from the payload
     ci_base = ctx.base_ref if ctx.is_pull_request else ctx.default_branch
+    if ctx.provider == "github":
+        _fetch_base(ws, base, ci_base)
     outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
     code = outcome.exit_code
     if mode == "pr":
@@ -69,6 +73,33 @@ def run(
     else:
         _local_publish(ws, ctx, outcome.paths["md"])
     return RunResult(exit_code=code, text=summary_lines(outcome, ws.config.precision))
+
+
+def _fetch_base(ws: Workspace, base: str | None, ci_base: str | None) -> None:
+    """In CI the checkout may be one commit deep: fetch the base branch to the merge-base."""
+    from mlci import baseline as baselines
+    from mlci import shallow
+    from mlci.errors import GitError
+
+    ref = baselines.resolve_ref(ws, base, ci_base)
+    if not ws.repo.is_shallow():
+        try:
+            ws.repo.resolve(ref)
+            return
+        except GitError:
+            pass
+    line = shallow.fetch_base(ws.repo, ref.removeprefix("origin/"))
+    if line:
+        output.info(line)
+
+
+def _fetch_parent(ws: Workspace, branch: str) -> None:
+    """A depth-1 checkout of a push lacks the parent the record is compared with."""
+    problem = ws.repo.fetch_branch(branch, deepen=1)
+    if problem:
+        output.warn(f"could not fetch the parent of {branch} from origin: {problem}")
+    else:
+        output.info(f"mlci: fetched the parent commit of {branch} from origin (shallow clone)")
 
 
 def publish_github(
