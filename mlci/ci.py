@@ -56,6 +56,8 @@ class CIContext:
     run_url: str | None = None
     default_branch: str | None = None
     throttle: bool = True  # pace API calls as GitHub asks (MLCI_GITHUB_THROTTLE=off: don't)
+    request_timeout: float = 15.0  # seconds per GitHub request (MLCI_GITHUB_TIMEOUT)
+    max_wait: float = 120.0  # seconds of waiting on GitHub in all, per step (MLCI_GITHUB_MAX_WAIT)
 
     @property
     def is_pull_request(self) -> bool:
@@ -79,8 +81,12 @@ def from_env(environ: Mapping[str, str] | None = None) -> CIContext:
     """The context of this process: GitHub Actions when GITHUB_ACTIONS=true, else local."""
     env = os.environ if environ is None else environ
     token, source = _token(env)
+    waits = {
+        "request_timeout": _seconds(env, "MLCI_GITHUB_TIMEOUT", 15.0),
+        "max_wait": _seconds(env, "MLCI_GITHUB_MAX_WAIT", 120.0, zero=True),
+    }
     if env.get("GITHUB_ACTIONS") != "true":
-        return CIContext(provider="local", token=token, token_source=source)
+        return CIContext(provider="local", token=token, token_source=source, **waits)
     event = _get(env, "GITHUB_EVENT_NAME")
     payload = _payload(env, event)
     server_url = (_get(env, "GITHUB_SERVER_URL") or DEFAULT_SERVER_URL).rstrip("/")
@@ -102,6 +108,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> CIContext:
         else None,
         default_branch=_str(_dig(payload, "repository", "default_branch")),
         throttle=env.get("MLCI_GITHUB_THROTTLE", "").lower() not in ("off", "0", "false", "no"),
+        **waits,
     )
 
 
@@ -200,6 +207,23 @@ def _token(env: Mapping[str, str]) -> tuple[str | None, str | None]:
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
+    value = _get(env, name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not (0 <= seconds if zero else 0 < seconds) or seconds > 3600:
+        raise UsageError(
+            f"{name} is {value!r}, not a number of seconds",
+            where="environment",
+            hint=f"set {name} to seconds, at most 3600, or unset it (default {default:g})",
+        )
+    return seconds
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,11 @@ CHECK_NOTE = (
     "artifacts and result.json.\n"
 )
 NO_TOKEN = "no token: set GITHUB_TOKEN (env: GITHUB_TOKEN: ${{ github.token }}) or MLCI_TOKEN"
+UPDATE_REFS = """
+mutation($repo: ID!, $updates: [RefUpdate!]!) {
+  updateRefs(input: {repositoryId: $repo, refUpdates: $updates}) { clientMutationId }
+}"""
+HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 PERMISSIONS = {
     "images": "contents",
     "comment": "pull-requests",
@@ -72,10 +79,14 @@ class PublishResult:
 class Client:
     """PyGithub's requester with mlci's retry policy.
 
-    5xx answers, lost answers and secondary rate limits are retried with a bounded backoff
-    (Retry-After when GitHub sends it). A write that must not happen twice passes `look`:
-    after a lost answer (or a 5xx, which may come after the write was done) it is asked
-    whether the write happened, and what it finds stands for the answer.
+    Every request carries GitHub's media type and API version and has a timeout. A 5xx is
+    retried with a bounded backoff; a secondary rate limit is waited out as Retry-After
+    says, up to `max_wait` seconds in all (MLCI_GITHUB_MAX_WAIT), never longer. A write
+    that must not happen twice passes `look`: when its answer is lost or late (a timeout,
+    a dropped connection) the write may still land, so `look` is asked, again and again
+    for up to `max_wait` seconds, whether it did; only then is it sent again. A 5xx is an
+    answer: GitHub did not do the write, and it is sent again at once (duplicates that a
+    race leaves are removed after posting).
     """
 
     def __init__(
@@ -84,9 +95,7 @@ class Client:
         *,
         seconds_between_requests: float | None = 0.25,
         seconds_between_writes: float | None = 1.0,
-        timeout: int = 15,
         attempts: int = 5,
-        max_sleep: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not ctx.token:
@@ -95,15 +104,22 @@ class Client:
             base_url=ctx.api_url,
             auth=github.Auth.Token(ctx.token),
             retry=None,  # PyGithub's retry would re-send a POST whose answer was lost
-            timeout=timeout,
+            timeout=max(1, math.ceil(ctx.request_timeout)),  # PyGithub takes whole seconds
             seconds_between_requests=seconds_between_requests,
             seconds_between_writes=seconds_between_writes,
         )
-        self._attempts, self._max_sleep, self._sleep = attempts, max_sleep, sleep
+        self._attempts, self._max_wait, self._sleep = attempts, ctx.max_wait, sleep
         self.last = ""  # "VERB path" of the latest request, for error lines
 
     def close(self) -> None:
         self._github.close()
+
+    @property
+    def graphql_url(self) -> str:
+        return str(self._github.requester.graphql_url)
+
+    def wait(self, seconds: float) -> None:
+        self._sleep(seconds)
 
     def call(
         self,
@@ -113,7 +129,6 @@ class Client:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         look: Callable[[], Any] | None = None,
-        look_on_5xx: bool = True,
     ) -> tuple[dict[str, Any], Any]:
         """Headers and data of one request, retried as the class docstring says."""
         here = f"{verb} {path.split('?')[0]}"
@@ -122,25 +137,46 @@ class Client:
             failure: Exception
             try:
                 return self._github.requester.requestJsonAndCheck(
-                    verb, path, parameters=dict(params) if params else None, input=body
+                    verb,
+                    path,
+                    parameters=dict(params) if params else None,
+                    headers=dict(HEADERS),
+                    input=body,
                 )
             except GithubException as e:
                 delay = _retry_delay(e, attempt)
                 if delay is None:
                     raise
-                failure, maybe_done = e, e.status >= 500 and look_on_5xx
+                if slept + delay > self._max_wait and _rate_limited(e):
+                    raise RateLimited(delay, self._max_wait) from e
+                failure = e
             except requests.RequestException as e:  # no answer: the write may have been done
-                failure, maybe_done, delay = e, True, _backoff(attempt)
-            if look is not None and maybe_done:
-                found = self._look(look, failure, here)
-                if found is not None:
-                    return {}, found
+                failure, delay = e, _backoff(attempt)
+                if look is not None:
+                    found, slept = self._settle(look, failure, here, slept)
+                    if found is not None:
+                        return {}, found
+                    delay = 0.0
             self.last = here  # a look makes requests of its own
-            if attempt == self._attempts or slept + delay > self._max_sleep:
+            if attempt == self._attempts or slept + delay > self._max_wait:
                 raise failure
             self._sleep(delay)
             slept += delay
         raise AssertionError("unreachable")
+
+    def _settle(
+        self, look: Callable[[], Any], failure: Exception, here: str, slept: float
+    ) -> tuple[Any, float]:
+        """Look for a write whose answer never came, until it shows or max_wait is spent:
+        a request held in the network may still be delivered long after the timeout."""
+        step = 1
+        while True:
+            found = self._look(look, failure, here)
+            delay = _backoff(step)
+            if found is not None or slept + delay > self._max_wait:
+                return found, slept
+            self._sleep(delay)
+            slept, step = slept + delay, step + 1
 
     def _look(self, look: Callable[[], Any], failure: Exception, here: str) -> Any:
         """What the look finds; when it cannot tell, the write is not risked again."""
@@ -151,15 +187,29 @@ class Client:
             raise failure from None
 
 
+class RateLimited(Exception):
+    """GitHub asked to wait longer than mlci's bound."""
+
+    def __init__(self, wait: float, bound: float) -> None:
+        super().__init__(
+            f"GitHub's rate limit asks to wait {wait:g} s, more than mlci waits "
+            f"({bound:g} s, MLCI_GITHUB_MAX_WAIT); re-run the job later"
+        )
+
+
 def _backoff(attempt: int) -> float:
     return float(min(2 ** (attempt - 1), 8))
+
+
+def _rate_limited(e: GithubException) -> bool:
+    return e.status == 429 or (e.status == 403 and "secondary rate limit" in _message(e).lower())
 
 
 def _retry_delay(e: GithubException, attempt: int) -> float | None:
     """Seconds to wait before trying again, or None when trying again cannot help."""
     if e.status >= 500:
         return _backoff(attempt)
-    if e.status == 429 or (e.status == 403 and "secondary rate limit" in _message(e).lower()):
+    if _rate_limited(e):
         after = (e.headers or {}).get("retry-after", "")
         return float(after) if after.strip().isdigit() else _backoff(attempt)
     return None
@@ -222,6 +272,9 @@ class _Session:
     body: str
     repo: str = ""
     comment_url: str | None = None
+    pruned: int = 0  # old images dropped from the assets branch
+    lost_race: bool = False  # another run posted this report's comment first, at the same moment
+    fresh_since: str | None = None  # our comment was created moments ago by another run
     _login: str | None = field(default=None, repr=False)
     _asked_login: bool = field(default=False, repr=False)
     _visible: bool | None = field(default=None, repr=False)
@@ -314,7 +367,7 @@ def _run(s: _Session, parts: list[str], skipped: list[str], errors: list[str]) -
         try:
             try:
                 done.append(STEPS[part](s))
-            except (GithubException, requests.RequestException) as e:
+            except (GithubException, requests.RequestException, RateLimited) as e:
                 raise _explain(s, part, parts[i:], e) from e
         except _Failed as failed:
             (skipped if failed.skip else errors).append(failed.line)
@@ -325,6 +378,8 @@ def _run(s: _Session, parts: list[str], skipped: list[str], errors: list[str]) -
 
 def _explain(s: _Session, part: str, left: list[str], e: Exception) -> _Failed:
     """The line for a failed step, and whether the steps left would fail the same way."""
+    if isinstance(e, RateLimited):
+        return _Failed(f"{part}: {e}", final=True)
     if isinstance(e, requests.RequestException):
         return _Failed(
             f"{part}: no answer from {s.ctx.api_url} to {s.client.last} ({type(e).__name__})"
@@ -400,12 +455,13 @@ def _images(s: _Session) -> str:
     named = {n: _asset_path(data, n) for n, data in s.report.images.items()}
     files = {named[n]: s.report.images[n] for n in named}
     uploaded = _upload(s, files)
+    pruned = f", {s.pruned} older than {s.github.assets_keep_days} days dropped" if s.pruned else ""
     branch = urllib.parse.quote(s.github.assets_branch, safe="/")
     base = f"{s.ctx.server_url}/{s.ctx.repository}/raw/{branch}/"
     s.body = IMAGE.sub(
         lambda m: f'src="{base}{named[m.group(1)]}"' if m.group(1) in named else m.group(0), s.body
     )
-    return f"images ({len(files)}, {uploaded} uploaded)"
+    return f"images ({len(files)}, {uploaded} uploaded{pruned})"
 
 
 def _asset_path(data: bytes, name: str = ".png") -> str:
@@ -414,10 +470,18 @@ def _asset_path(data: bytes, name: str = ".png") -> str:
 
 
 def _upload(s: _Session, files: Mapping[str, bytes]) -> int:
-    """One commit with the files the branch lacks; never forced, retried when it moved."""
+    """One commit with the files the branch lacks; never forced, retried when it moved.
+
+    A re-run whose images are all there already costs one request (the tree, read by the
+    branch's name). When images are uploaded, those older than github.assets_keep_days
+    leave the branch in the same step (see _prune).
+    """
+    have = _tree_of_branch(s)
+    if have is not None and all(p in have for p in files):
+        return 0
     blobs: dict[str, str] = {}
     for _ in range(REF_ATTEMPTS):
-        head = _branch_head(s)
+        head = _branch_head(s) if have is not None else None
         tree, have = _tree(s, head) if head else (None, set())
         new = [p for p in files if p not in have]
         if not new:
@@ -426,13 +490,79 @@ def _upload(s: _Session, files: Mapping[str, bytes]) -> int:
             if p not in blobs:  # content-addressed: safe to repeat after a lost answer
                 body = {"content": base64.b64encode(files[p]).decode(), "encoding": "base64"}
                 blobs[p] = s.client.call("POST", f"{s.repo}/git/blobs", body=body)[1]["sha"]
-        commit = _commit(s, head, tree, {p: blobs[p] for p in new})
-        if _move_branch(s, head, commit):
-            return len(new)
+        old = _old_paths(s, head, set(files)) if head else set()
+        if old:
+            assert head is not None and tree is not None
+            if _reroot(s, head, tree, {p: blobs[p] for p in new}, old):
+                return len(new)
+        else:
+            commit = _commit(s, head, tree, {p: blobs[p] for p in new})
+            if _move_branch(s, head, commit):
+                return len(new)
+        have = set()  # the branch moved: read it again
     raise _Failed(
         f"images: the branch {s.github.assets_branch} kept moving under concurrent runs "
         f"({REF_ATTEMPTS} tries); re-run the job"
     )
+
+
+def _tree_of_branch(s: _Session) -> set[str] | None:
+    """Every path on the assets branch, or None when there is no branch yet."""
+    branch = urllib.parse.quote(s.github.assets_branch, safe="")
+    try:
+        _, data = s.client.call("GET", f"{s.repo}/git/trees/{branch}", params={"recursive": "1"})
+    except GithubException as e:
+        if e.status == 404 and s.visible():
+            return None
+        raise
+    return {e["path"] for e in data.get("tree", []) if e.get("type") == "blob"}
+
+
+def _old_paths(s: _Session, head: str, current: set[str]) -> set[str]:
+    """Images on the branch older than assets_keep_days, never the current run's.
+
+    The branch only ever adds files, so everything in the tree of its newest commit older
+    than the cutoff is at least that old: one listing and one tree read, and only in a run
+    that uploads.
+    """
+    cutoff = datetime.now(timezone.utc) - timedelta(days=s.github.assets_keep_days)
+    params = {"sha": head, "until": cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"), "per_page": 1}
+    _, found = s.client.call("GET", f"{s.repo}/commits", params=params)
+    if not found:
+        return set()
+    _, old = _tree(s, str(found[0]["sha"]))
+    return old - current
+
+
+def _reroot(
+    s: _Session, head: str, tree: str, blobs: Mapping[str, str], old: set[str]
+) -> bool:
+    """Replace the branch by one root commit without the old images (and with the new):
+    the history that held the old ones is dropped, so a clone no longer downloads them.
+    The one forced update mlci makes, with a lease: it lands only if the branch is still
+    at `head`, the sha read (GraphQL updateRefs, beforeOid)."""
+    entries = [{"path": p, "mode": "100644", "type": "blob", "sha": sha} for p, sha in blobs.items()]
+    entries += [{"path": p, "mode": "100644", "type": "blob", "sha": None} for p in sorted(old)]
+    _, new_tree = s.client.call(
+        "POST", f"{s.repo}/git/trees", body={"base_tree": tree, "tree": entries}
+    )
+    message = (
+        f"mlci: images of the last {s.github.assets_keep_days} days "
+        f"({len(old)} older dropped, {len(blobs)} added for report {s.name})"
+    )
+    body = {"message": message, "tree": new_tree["sha"], "parents": []}
+    commit = str(s.client.call("POST", f"{s.repo}/git/commits", body=body)[1]["sha"])
+    repo_id = s.client.call("GET", s.repo)[1]["node_id"]
+    update = {"name": f"refs/heads/{s.github.assets_branch}", "beforeOid": head}
+    variables = {"repo": repo_id, "updates": [{**update, "afterOid": commit, "force": True}]}
+    _, answer = s.client.call(
+        "POST", s.client.graphql_url, body={"query": UPDATE_REFS, "variables": variables}
+    )
+    if answer.get("errors"):
+        # the lease failed (another run moved the branch) or GraphQL refused: try again
+        return _branch_head(s) == commit  # a lost answer may have landed all the same
+    s.pruned = len(old)
+    return True
 
 
 def _branch_head(s: _Session) -> str | None:
@@ -619,14 +749,9 @@ def _status(s: _Session) -> str:
         "context": f"mlci/{s.name}",
         **({"target_url": target} if target else {}),
     }
-    # A 5xx is retried without looking: a repeated status is the same status, and an earlier
-    # publish's identical status would look like this one. A lost answer is looked for.
+    # a lost answer is looked for: a repeated status would be harmless, but is one more write
     s.client.call(
-        "POST",
-        f"{s.repo}/statuses/{s.ctx.head_sha}",
-        body=body,
-        look=lambda: _find_status(s, body),
-        look_on_5xx=False,
+        "POST", f"{s.repo}/statuses/{s.ctx.head_sha}", body=body, look=lambda: _find_status(s, body)
     )
     return "status"
 
