@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class CIContext:
     throttle: bool = True  # pace API calls as GitHub asks (MLCI_GITHUB_THROTTLE=off: don't)
     request_timeout: float = 15.0  # seconds per GitHub request (MLCI_GITHUB_TIMEOUT)
     max_wait: float = 120.0  # seconds of waiting on GitHub in all, per step (MLCI_GITHUB_MAX_WAIT)
+    started: float | None = None  # when this mlci process began (epoch s): to tell racing runs
 
     @property
     def is_pull_request(self) -> bool:
@@ -81,7 +83,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> CIContext:
     """The context of this process: GitHub Actions when GITHUB_ACTIONS=true, else local."""
     env = os.environ if environ is None else environ
     token, source = _token(env)
-    waits = {
+    waits: dict[str, Any] = {
+        "started": time.time(),
         "request_timeout": _seconds(env, "MLCI_GITHUB_TIMEOUT", 15.0),
         "max_wait": _seconds(env, "MLCI_GITHUB_MAX_WAIT", 120.0, zero=True),
     }

@@ -15,6 +15,7 @@ exception: the verdict's exit code stands, and the CLI decides what --strict-pub
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import json
 import math
@@ -41,6 +42,8 @@ JSON = dict[str, Any]
 CHECK_LIMIT = 65_535  # bytes of a check run's output.summary
 ANNOTATIONS_PER_REQUEST = 50
 DESCRIPTION_LIMIT = 140  # characters of a commit status description
+CLOCK_SLACK = 2  # seconds: the Date header and created_at are whole seconds
+RACE_WAIT = 5  # seconds to wait for a concurrent run's check run
 REF_ATTEMPTS = 4  # tries to move the assets branch while concurrent runs move it too
 IMAGE = re.compile(r'src="plots/([^"]+?\.(?:png|jpe?g|gif|svg))"', re.IGNORECASE)
 NEXT_PAGE = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -52,6 +55,10 @@ CHECK_NOTE = (
     "\n> [!WARNING]\n> mlci cut this summary here to fit GitHub's limit of 65,535 bytes for a "
     "check run: the full report is in the pull-request comment, the workflow run's "
     "artifacts and result.json.\n"
+)
+CHECK_TOKENS = (
+    "only a GitHub App's token or the workflow's GITHUB_TOKEN (with `checks: write`) can "
+    "create check runs, a personal access token cannot"
 )
 NO_TOKEN = "no token: set GITHUB_TOKEN (env: GITHUB_TOKEN: ${{ github.token }}) or MLCI_TOKEN"
 UPDATE_REFS = """
@@ -274,7 +281,8 @@ class _Session:
     comment_url: str | None = None
     pruned: int = 0  # old images dropped from the assets branch
     lost_race: bool = False  # another run posted this report's comment first, at the same moment
-    fresh_since: str | None = None  # our comment was created moments ago by another run
+    fresh_since: str | None = None  # our comment was created by a run at the same moment
+    server_date: str | None = None  # GitHub's clock, from the Date header of the comments
     _login: str | None = field(default=None, repr=False)
     _asked_login: bool = field(default=False, repr=False)
     _visible: bool | None = field(default=None, repr=False)
@@ -395,6 +403,8 @@ def _explain(s: _Session, part: str, left: list[str], e: Exception) -> _Failed:
         )
     if e.status == 403 and "not accessible by integration" in message.lower():
         return _Failed(_read_only(s, left, e), final=True, skip=True)
+    if e.status == 403 and part == "check run":
+        return _check_refused(s, message)
     if e.status == 404 and not s.visible():
         return _Failed(
             f"repository {s.ctx.repository} not found or not visible to the token in {source}: "
@@ -426,8 +436,9 @@ def _read_only(s: _Session, left: list[str], e: GithubException) -> str:
     if s.ctx.is_fork and source == "GITHUB_TOKEN":
         why = "a fork's pull request gets a read-only GITHUB_TOKEN"
         how = (
-            "run on pull_request from a branch of this repository, or give MLCI_TOKEN "
-            f"with {_words(needed)} write"
+            "to post the full report on forks' pull requests, add the workflow "
+            "mlci-publish.yml (on: workflow_run; see docs/forks.md), which posts it from the "
+            "job's artifact with a write token"
         )
     else:
         why = "403 Resource not accessible by integration"
@@ -435,7 +446,19 @@ def _read_only(s: _Session, left: list[str], e: GithubException) -> str:
         how = f"give {source} {_words(needed)} write"
         if source == "GITHUB_TOKEN":
             how = "give the job `permissions: {" + ", ".join(f"{p}: write" for p in needed) + "}`"
+        elif "check run" in left:
+            how += f"; {CHECK_TOKENS}"
     return f"{', '.join(left)}: the token in {source} may not write ({why}); {how}"
+
+
+def _check_refused(s: _Session, message: str) -> _Failed:
+    """A check run refused with 403 (a personal access token): the status still gates."""
+    source = s.ctx.token_source or "the token"
+    return _Failed(
+        f"check run: GitHub refused it for the token in {source} (403 {message}); "
+        f"{CHECK_TOKENS}; the commit status mlci/{s.name} still gates the merge",
+        skip=True,
+    )
 
 
 def _words(items: list[str]) -> str:
@@ -615,18 +638,28 @@ def _move_branch(s: _Session, head: str | None, commit: str) -> bool:
 
 
 def _comment(s: _Session) -> str:
-    """Edit our comment for this report name, or post it; never leave two of ours."""
+    """Edit our comment for this report name, or post it; never leave two of ours.
+
+    Runs at the same moment both post: listed again afterwards, the oldest comment stays,
+    and a run whose own comment was not the oldest lost the race (it leaves the check run
+    to the winner, so the head sha gets one).
+    """
     body, cut = _fit(s.body, COMMENT_LIMIT, COMMENT_NOTE, in_bytes=False)
     s.body = body
-    mine, posted = _ours(s), False
+    mine, posted = _ours(s), None
     if not mine:
         path = f"{s.repo}/issues/{s.ctx.pr_number}/comments"
-        _, new = s.client.call(
+        _, posted = s.client.call(
             "POST", path, body={"body": body}, look=lambda: next(iter(_ours(s)), None)
         )
-        posted = True
-        mine = _ours(s) or [new]  # listed again: a concurrent run may have posted as well
+        mine = _ours(s) or [posted]  # listed again: a concurrent run may have posted as well
     keep = mine[0]
+    if posted is not None and keep["id"] != posted["id"]:
+        s.lost_race = True
+    elif posted is None and _created_meanwhile(
+        str(keep.get("created_at")), s.server_date, s.ctx.started
+    ):
+        s.fresh_since = str(keep.get("created_at"))
     changed = _same(keep.get("body")) != _same(body)
     if changed:
         url = f"{s.repo}/issues/comments/{keep['id']}"
@@ -634,8 +667,21 @@ def _comment(s: _Session) -> str:
     for extra in mine[1:]:
         _delete_comment(s, extra)
     s.comment_url = keep.get("html_url")
-    how = "edited" if changed else ("posted" if posted else "unchanged")
+    how = "edited" if changed else ("posted" if posted is not None else "unchanged")
     return f"comment ({how}{', cut to fit' if cut else ''})"
+
+
+def _created_meanwhile(created: str, server_date: str | None, started: float | None) -> bool:
+    """Was the comment created after this mlci process started (by GitHub's clock, which
+    the Date header of the listing ties to ours)? Then another run is publishing too."""
+    if not server_date or started is None:
+        return False
+    try:
+        then = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+        skew = email.utils.parsedate_to_datetime(server_date).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return False
+    return then >= started + skew - CLOCK_SLACK
 
 
 def _ours(s: _Session) -> list[JSON]:
@@ -663,6 +709,7 @@ def _all_comments(s: _Session) -> list[JSON]:
     params: dict[str, Any] | None = {"per_page": 100}
     while url:
         headers, page = s.client.call("GET", url, params=params)
+        s.server_date = headers.get("date") or s.server_date
         comments += page
         match = NEXT_PAGE.search(headers.get("link", ""))
         url, params = (match.group(1), None) if match else (None, None)
@@ -685,8 +732,21 @@ def _same(text: str | None) -> str:
 
 
 def _check_run(s: _Session) -> str:
-    """A new completed check run on the head sha; annotations 50 per request."""
+    """A new completed check run on the head sha; annotations 50 per request.
+
+    Every publish posts its own (GitHub shows the latest per name), except when another
+    run of this report publishes at the same moment: then one check run is left.
+    """
+    if s.lost_race:
+        raise _Failed(
+            f"check run: another run of report {s.name} posted its comment at the same "
+            "moment; that run posts the check run",
+            skip=True,
+        )
     summary, _ = _fit(s.body, CHECK_LIMIT, CHECK_NOTE, in_bytes=True)
+    conclusion = "success" if s.report.result["verdict"] == "passed" else "failure"
+    if s.fresh_since is not None and _same_check(s, s.fresh_since, summary, conclusion):
+        return "check run (the same, posted by a run of this report at the same moment)"
     output = {"title": _tally(s.report.result), "summary": summary}
     notes = _annotations(s)
     external_id = uuid.uuid4().hex  # finds this very run again after a lost answer
@@ -694,7 +754,7 @@ def _check_run(s: _Session) -> str:
         "name": f"mlci / {s.name}",
         "head_sha": s.ctx.head_sha,
         "status": "completed",
-        "conclusion": "success" if s.report.result["verdict"] == "passed" else "failure",
+        "conclusion": conclusion,
         "external_id": external_id,
         "output": {**output, "annotations": notes[:ANNOTATIONS_PER_REQUEST]},
         **({"details_url": s.ctx.run_url} if s.ctx.run_url else {}),
@@ -712,6 +772,27 @@ def _check_run(s: _Session) -> str:
             look=lambda total=total: _annotated(s, run["id"], total),  # type: ignore[misc]
         )
     return "check run" + (f" ({len(notes)} annotations)" if notes else "")
+
+
+def _same_check(s: _Session, since: str, summary: str, conclusion: str) -> bool:
+    """Another run created our comment moments ago: it posts a check run too. Wait a few
+    seconds for it; when it says what ours would, it stays the one check run of the sha."""
+    params = {"check_name": f"mlci / {s.name}", "filter": "all", "per_page": 100}
+    path = f"{s.repo}/commits/{s.ctx.head_sha}/check-runs"
+    waited = 0.0
+    while True:
+        _, data = s.client.call("GET", path, params=params)
+        runs = [r for r in data["check_runs"] if str(r.get("started_at")) >= since]
+        if runs:
+            return any(
+                r.get("conclusion") == conclusion
+                and _same((r.get("output") or {}).get("summary")) == _same(summary)
+                for r in runs
+            )
+        if waited >= min(RACE_WAIT, s.ctx.max_wait):
+            return False
+        s.client.wait(1.0)
+        waited += 1.0
 
 
 def _find_check(s: _Session, external_id: str) -> JSON | None:
