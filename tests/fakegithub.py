@@ -343,6 +343,7 @@ class FakeGitHub:
         self._secondary = (0, "1")  # (writes left, Retry-After or "")
         self._lose: list[tuple[str, str]] = []
         self._holds: list[tuple[str, str, float]] = []
+        self._before: list[tuple[str, str, Callable[[], object]]] = []
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._http.daemon_threads = True
         self._http.fake = self  # type: ignore[attr-defined]
@@ -562,6 +563,11 @@ class FakeGitHub:
         with self._lock:
             self._holds.append((method, path_prefix, seconds))
 
+    def before_next(self, method: str, path_prefix: str, action: Callable[[], object]) -> None:
+        """Run action (another client's doing) just before the next matching request."""
+        with self._lock:
+            self._before.append((method, path_prefix, action))
+
     def stop(self) -> None:
         self._http.shutdown()
         self._http.server_close()
@@ -591,6 +597,9 @@ class FakeGitHub:
             time.sleep(hold[2])
         seen = {k.lower(): v for k, v in (headers or {}).items()}
         with self._lock:
+            for before in [b for b in self._before if b[0] == method and logged.startswith(b[1])]:
+                self._before.remove(before)
+                before[2]()
             reply = self._fault(method, logged)
             if reply is None:
                 reply = self._answer(method, api_path, path, query, authorization, raw)

@@ -745,9 +745,9 @@ def _check_run(s: _Session) -> str:
         )
     summary, _ = _fit(s.body, CHECK_LIMIT, CHECK_NOTE, in_bytes=True)
     conclusion = "success" if s.report.result["verdict"] == "passed" else "failure"
-    if s.fresh_since is not None and _same_check(s, s.fresh_since, summary, conclusion):
-        return "check run (the same, posted by a run of this report at the same moment)"
     output = {"title": _tally(s.report.result), "summary": summary}
+    if s.fresh_since is not None and _same_check(s, s.fresh_since, output["title"], conclusion):
+        return "check run (the same verdict, posted by a run of this report at the same moment)"
     notes = _annotations(s)
     external_id = uuid.uuid4().hex  # finds this very run again after a lost answer
     body: JSON = {
@@ -774,9 +774,9 @@ def _check_run(s: _Session) -> str:
     return "check run" + (f" ({len(notes)} annotations)" if notes else "")
 
 
-def _same_check(s: _Session, since: str, summary: str, conclusion: str) -> bool:
+def _same_check(s: _Session, since: str, title: str, conclusion: str) -> bool:
     """Another run created our comment moments ago: it posts a check run too. Wait a few
-    seconds for it; when it says what ours would, it stays the one check run of the sha."""
+    seconds for it; when its verdict is ours, it stays the one check run of the sha."""
     params = {"check_name": f"mlci / {s.name}", "filter": "all", "per_page": 100}
     path = f"{s.repo}/commits/{s.ctx.head_sha}/check-runs"
     waited = 0.0
@@ -785,8 +785,7 @@ def _same_check(s: _Session, since: str, summary: str, conclusion: str) -> bool:
         runs = [r for r in data["check_runs"] if str(r.get("started_at")) >= since]
         if runs:
             return any(
-                r.get("conclusion") == conclusion
-                and _same((r.get("output") or {}).get("summary")) == _same(summary)
+                r.get("conclusion") == conclusion and (r.get("output") or {}).get("title") == title
                 for r in runs
             )
         if waited >= min(RACE_WAIT, s.ctx.max_wait):

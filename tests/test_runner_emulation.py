@@ -1,4 +1,5 @@
-"""`mlci run` in the checkout the default actions/checkout makes: one commit deep.
+"""`mlci run` on emulated runners: the checkout the default actions/checkout makes, and
+two runners publishing the same report at the same moment.
 
 On pull_request, actions/checkout fetches only the merge commit (refs/pull/N/merge, depth
 1) and checks it out detached: no base branch, no history. mlci fetches the base branch
@@ -8,7 +9,10 @@ itself and deepens only down to the merge-base; it never fetches another branch.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,3 +194,35 @@ def test_in_ci_a_failed_fetch_exits_3_naming_the_shallow_clone(
     assert "shallow clone" in line and "fetching main from origin failed" in line
     assert "git fetch --unshallow origin" in line
     assert fake_github.comments(REPOSITORY, NUMBER) == []
+
+
+def test_two_runs_at_the_same_moment_leave_one_comment_and_one_check_run(
+    origin: Origin, tmp_path: Path, fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runners (two checkouts, two `mlci run` processes) for the same PR and report."""
+    fake_github.add_repo(REPOSITORY)
+    fake_github.add_pull(REPOSITORY, NUMBER, origin.head, origin.base)
+    ci_env(monkeypatch, origin, tmp_path, fake_github)
+    works = [checkout(origin, tmp_path / f"runner-{i}") for i in (1, 2)]
+    mlci = Path(sys.executable).parent / "mlci"
+    runs = [
+        subprocess.Popen(
+            [str(mlci), "run"],
+            cwd=work,
+            env={**os.environ, "GITHUB_RUN_ID": str(100 + i)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, work in enumerate(works)
+    ]
+    done = [(*p.communicate(timeout=300), p.returncode) for p in runs]
+    assert [code for _, _, code in done] == [0, 0], done
+    (comment,) = fake_github.comments(REPOSITORY, NUMBER)
+    assert comment["body"].startswith("<!-- mlci-report:default -->")
+    assert [c["name"] for c in fake_github.check_runs(REPOSITORY, origin.head)] == [
+        "mlci / default"
+    ]
+    assert {s["context"] for s in fake_github.statuses(REPOSITORY, origin.head)} == {
+        "mlci/default"
+    }
