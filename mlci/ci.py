@@ -20,7 +20,7 @@ from typing import Any
 from mlci.errors import UsageError
 
 PR_EVENTS = ("pull_request", "pull_request_target")
-PAYLOAD_EVENTS = (*PR_EVENTS, "push")
+PAYLOAD_EVENTS = (*PR_EVENTS, "push", "workflow_run")
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
 SUMMARY_LIMIT = 1024 * 1024  # bytes; GitHub drops the whole step summary above it
@@ -47,6 +47,9 @@ class CIContext:
     base_ref: str | None = None  # PR: pull_request.base.ref; push: the branch pushed
     base_sha: str | None = None
     head_ref: str | None = None
+    head_repo: str | None = None  # "owner/name" the PR's head branch lives in (a fork's)
+    trigger: str | None = None  # workflow_run: the event of the run that triggered this one
+    trigger_url: str | None = None  # workflow_run: that run's page
     is_fork: bool = False
     api_url: str = DEFAULT_API_URL
     server_url: str = DEFAULT_SERVER_URL
@@ -295,7 +298,39 @@ def _refs(env: Mapping[str, str], event: str | None, payload: Mapping[str, Any])
             "head_sha": _get(env, "GITHUB_SHA") or _str(payload.get("after")),
             "base_ref": _pushed_branch(env, payload),
         }
+    if event == "workflow_run":
+        return _workflow_run_refs(payload, _repository(env, payload))
     return {"head_sha": _get(env, "GITHUB_SHA")}
+
+
+def _workflow_run_refs(payload: Mapping[str, Any], repository: str | None) -> dict[str, Any]:
+    """The run that triggered this one: its pull request's head (never GITHUB_SHA, which is
+    the default branch's tip here). `pull_requests` is empty for a fork's pull request: the
+    PR is then looked up by its head repository and branch (see publish.github.find_pull)."""
+    run = _dig(payload, "workflow_run")
+    head_sha = _str(_dig(run, "head_sha"))
+    if not isinstance(run, Mapping) or head_sha is None:
+        raise UsageError(
+            "the workflow_run event payload has no workflow_run.head_sha",
+            where="GITHUB_EVENT_PATH",
+            hint="this file should be GitHub's own event payload; do not rewrite it",
+        )
+    head_repo = _str(_dig(run, "head_repository", "full_name"))
+    pulls = [
+        p
+        for p in run.get("pull_requests") or []
+        if isinstance(p, Mapping) and _str(_dig(p, "head", "sha")) in (None, head_sha)
+    ]
+    number = pulls[0].get("number") if pulls else None
+    return {
+        "pr_number": number if isinstance(number, int) and not isinstance(number, bool) else None,
+        "head_sha": head_sha,
+        "head_ref": _str(run.get("head_branch")),
+        "head_repo": head_repo,
+        "is_fork": head_repo is None or head_repo != repository,
+        "trigger": _str(run.get("event")),
+        "trigger_url": _str(run.get("html_url")),
+    }
 
 
 def _pull_request_refs(payload: Mapping[str, Any], event: str | None) -> dict[str, Any]:
@@ -319,6 +354,7 @@ def _pull_request_refs(payload: Mapping[str, Any], event: str | None) -> dict[st
         "pr_number": number,
         "head_sha": head_sha,
         "head_ref": _str(_dig(payload, "pull_request", "head", "ref")),
+        "head_repo": head_repo,
         "base_sha": _str(_dig(payload, "pull_request", "base", "sha")),
         "base_ref": _str(_dig(payload, "pull_request", "base", "ref")),
         # a deleted fork leaves head.repo null: treat it as a fork, it cannot be written to

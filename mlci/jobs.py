@@ -21,6 +21,7 @@ from mlci.workspace import Workspace
 
 if TYPE_CHECKING:
     from mlci.ci import CIContext
+    from mlci.publish.github import PublishResult
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def run(
     outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
     code = outcome.exit_code
     if mode == "pr":
+        _write_pull(ctx, outcome.paths["md"].parent)
         code = publish_github(
             ws, ctx, outcome.paths["md"].parent, outcome.exit_code, strict=strict_publish
         )
@@ -118,13 +120,20 @@ def publish_github(
     )
     md = report_dir / "report.md"
     md.write_text(result.body, encoding="utf-8")  # report.md is exactly the comment body
+    _say(ctx, result, strict=strict)
+    _local_publish(ws, ctx, md, comment_url=result.comment_url or "")
+    return verdict_code
+
+
+def _say(ctx: CIContext, result: PublishResult, *, strict: bool) -> None:
+    """One line per part published, skipped or failed; with --strict-publish a failure
+    is exit 3."""
     for line in result.done:
         output.info(f"mlci: published {line}")
     for line in result.skipped:
         output.warn(f"skipped {line}")
     for line in result.errors:
         output.warn(f"GitHub: {line}")
-    _local_publish(ws, ctx, md, comment_url=result.comment_url or "")
     if strict and result.errors:
         raise PublishError(
             f"publishing on GitHub failed: {result.errors[0]}",
@@ -132,7 +141,56 @@ def publish_github(
             hint="re-run the job once GitHub answers, or drop --strict-publish to let the "
             "verdict stand",
         )
-    return verdict_code
+
+
+def _write_pull(ctx: CIContext, report_dir: Path) -> None:
+    """Say in the report directory (the artifact) which PR and head sha it is for, so that
+    `mlci publish --from` can refuse another PR's report."""
+    import json
+
+    from mlci.publish.artifact import PULL_FILE
+
+    pull = {"repository": ctx.repository, "pr": ctx.pr_number, "head_sha": ctx.head_sha}
+    (report_dir / PULL_FILE).write_text(json.dumps(pull) + "\n", encoding="utf-8")
+
+
+def publish_from(ctx: CIContext, src: Path, *, strict: bool) -> int:
+    """`mlci publish --from DIR` in a workflow_run job: post the report a fork's pull_request
+    job uploaded. Repository, PR and head sha come from the event only; the artifact is
+    checked as untrusted input (see publish/artifact.py). Needs no checkout."""
+    import dataclasses
+    import tempfile
+
+    from mlci.config import GithubConfig
+    from mlci.publish import artifact, github
+
+    if ctx.event != "workflow_run":
+        raise UsageError(
+            f"--from posts a report for the pull request of a workflow_run event, and this "
+            f"is {'a ' + ctx.event + ' event' if ctx.event else 'not a GitHub Actions job'}",
+            where="--from",
+            hint="run it in the workflow of templates/workflows/mlci-publish.yml "
+            "(on: workflow_run), or drop --from",
+        )
+    if ctx.trigger not in ("pull_request", "pull_request_target"):
+        output.info(
+            f"mlci: the run that triggered this one was a {ctx.trigger or 'unknown'} event, "
+            "not a pull request: nothing to post"
+        )
+        return 0
+    number = ctx.pr_number if ctx.pr_number is not None else github.find_pull(ctx)
+    pr_ctx = dataclasses.replace(ctx, pr_number=number, run_url=ctx.trigger_url or ctx.run_url)
+    assert pr_ctx.head_sha is not None  # the workflow_run payload always has one
+    with tempfile.TemporaryDirectory(prefix="mlci-artifact-") as tmp:
+        checked = artifact.check(src, Path(tmp), pr=number, head_sha=pr_ctx.head_sha)
+        for line in checked.ignored:
+            output.warn(line)
+        output.info(f"mlci: posting report {checked.name} on #{number} at {pr_ctx.head_sha[:12]}")
+        result = github.publish(
+            pr_ctx, Path(tmp), name=checked.name, github=GithubConfig(), config_file="mlci.yaml"
+        )
+    _say(pr_ctx, result, strict=strict)
+    return 0 if checked.verdict == "passed" else 1
 
 
 def publish_last(

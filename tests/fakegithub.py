@@ -367,6 +367,7 @@ class FakeGitHub:
         )
         return [
             route("GET", r, self._get_repo),
+            route("GET", r + "/pulls", self._list_pulls),
             route("GET", r + "/pulls/{number}", self._get_pull),
             route("GET", r + "/issues/{number}", self._get_issue),
             route("GET", r + "/issues/{number}/comments", self._list_comments),
@@ -912,6 +913,18 @@ class FakeGitHub:
         if pull is None:
             raise ApiError(404, "Not Found")
         return pull
+
+    def _list_pulls(self, call: Call) -> Reply:
+        """Open pull requests (the fake closes none), ?head=owner:branch honoured."""
+        pulls = sorted(call.repo.pulls.values(), key=lambda p: -p.number)
+        head = call.query.get("head")
+        if head:
+            owner, _, branch = head.partition(":")
+            pulls = [p for p in pulls if p.head_repo.split("/")[0] == owner and p.head_ref == branch]
+        if call.query.get("state", "open") == "closed":
+            pulls = []
+        page, headers = self._paginate(call, [self._pull_json(call.repo, p) for p in pulls])
+        return json_reply(200, page, headers)
 
     def _get_pull(self, call: Call) -> Reply:
         return json_reply(200, self._pull_json(call.repo, self._pull(call)))

@@ -35,7 +35,7 @@ from github.GithubException import GithubException
 
 from mlci.ci import CIContext
 from mlci.config import GithubConfig
-from mlci.errors import UsageError
+from mlci.errors import PublishError, UsageError
 from mlci.report import COMMENT_LIMIT, marker
 
 JSON = dict[str, Any]
@@ -348,6 +348,45 @@ def publish(
     )
 
 
+def find_pull(ctx: CIContext) -> int:
+    """The open pull request whose head is ctx's head repository, branch and sha: how a
+    workflow_run of a fork's PR (whose `pull_requests` is empty) finds its PR number."""
+    hint = "the pull request may be closed, or its branch pushed again since; re-run the job"
+    if not (ctx.token and ctx.repository and ctx.head_repo and ctx.head_ref and ctx.head_sha):
+        raise PublishError(
+            "the workflow_run event names no pull request, and its head repository, branch "
+            "or sha is unknown (or there is no token to look the pull request up)",
+            where="GITHUB_EVENT_PATH",
+            hint=hint,
+        )
+    owner = ctx.head_repo.split("/")[0]
+    client = Client(ctx)
+    try:
+        _, pulls = client.call(
+            "GET",
+            f"/repos/{ctx.repository}/pulls",
+            params={"head": f"{owner}:{ctx.head_ref}", "state": "open", "per_page": 100},
+        )
+    except (GithubException, requests.RequestException, RateLimited) as e:
+        raise PublishError(
+            f"could not look up the pull request of {ctx.head_repo}:{ctx.head_ref} "
+            f"({client.last}: {getattr(e, 'status', type(e).__name__)})",
+            where=ctx.api_url,
+            hint="re-run the job once GitHub answers",
+        ) from e
+    finally:
+        client.close()
+    for pull in pulls:
+        if (pull.get("head") or {}).get("sha") == ctx.head_sha:
+            return int(pull["number"])
+    raise PublishError(
+        f"no open pull request from {ctx.head_repo}:{ctx.head_ref} at {ctx.head_sha[:12]} "
+        f"in {ctx.repository}",
+        where=ctx.api_url,
+        hint=hint,
+    )
+
+
 def _parts(ctx: CIContext, gh: GithubConfig, report: _Report) -> tuple[list[str], list[str]]:
     """What to publish, in order, and one line for each part that is off and why."""
     wanted = {"comment": gh.comment, "check run": gh.check, "status": gh.status}
@@ -564,7 +603,9 @@ def _reroot(
     the history that held the old ones is dropped, so a clone no longer downloads them.
     The one forced update mlci makes, with a lease: it lands only if the branch is still
     at `head`, the sha read (GraphQL updateRefs, beforeOid)."""
-    entries = [{"path": p, "mode": "100644", "type": "blob", "sha": sha} for p, sha in blobs.items()]
+    entries: list[JSON] = [
+        {"path": p, "mode": "100644", "type": "blob", "sha": sha} for p, sha in blobs.items()
+    ]
     entries += [{"path": p, "mode": "100644", "type": "blob", "sha": None} for p in sorted(old)]
     _, new_tree = s.client.call(
         "POST", f"{s.repo}/git/trees", body={"base_tree": tree, "tree": entries}
