@@ -223,7 +223,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float, *, zero: bool = 
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if not (0 <= seconds if zero else 0 < seconds) or seconds > 3600:
+    if not (seconds >= 0 if zero else seconds > 0) or seconds > 3600:
         raise UsageError(
             f"{name} is {value!r}, not a number of seconds",
             where="environment",

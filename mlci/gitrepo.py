@@ -34,6 +34,7 @@ def shallow_hint(branch: str | None, remote: str = "origin") -> str:
         f"{spec}` (in GitHub Actions mlci fetches it itself)"
     )
 
+
 _NETWORK_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
 _NO_LOCKS = {"GIT_OPTIONAL_LOCKS": "0"}  # `git status` must not rewrite the index
 _FALLBACK_IDENT = {

@@ -504,8 +504,14 @@ class FakeGitHub:
             git.commits[sha] = GitCommit(
                 tree,
                 parents,
-                {"sha": sha, "author": who, "committer": who, "message": message,
-                 "tree": {"sha": tree}, "parents": [{"sha": p} for p in parents]},
+                {
+                    "sha": sha,
+                    "author": who,
+                    "committer": who,
+                    "message": message,
+                    "tree": {"sha": tree},
+                    "parents": [{"sha": p} for p in parents],
+                },
             )
             git.refs[f"refs/heads/{branch}"] = sha
             return sha
@@ -591,7 +597,9 @@ class FakeGitHub:
         api_path = path[len(self._prefix) :] if path.startswith(self._prefix + "/") else None
         logged = api_path if api_path is not None else path
         with self._lock:
-            hold = next((h for h in self._holds if h[0] == method and logged.startswith(h[1])), None)
+            hold = next(
+                (h for h in self._holds if h[0] == method and logged.startswith(h[1])), None
+            )
             if hold is not None:
                 self._holds.remove(hold)
         if hold is not None:
@@ -920,7 +928,9 @@ class FakeGitHub:
         head = call.query.get("head")
         if head:
             owner, _, branch = head.partition(":")
-            pulls = [p for p in pulls if p.head_repo.split("/")[0] == owner and p.head_ref == branch]
+            pulls = [
+                p for p in pulls if p.head_repo.split("/")[0] == owner and p.head_ref == branch
+            ]
         if call.query.get("state", "open") == "closed":
             pulls = []
         page, headers = self._paginate(call, [self._pull_json(call.repo, p) for p in pulls])
@@ -1246,7 +1256,11 @@ class FakeGitHub:
         if "updateRefs" not in str(body.get("query")):
             return json_reply(200, {"errors": [{"message": "unsupported query"}]})
         repo = next(
-            (r for r in self._repos.values() if node_id("Repository", r.id) == variables.get("repo")),
+            (
+                r
+                for r in self._repos.values()
+                if node_id("Repository", r.id) == variables.get("repo")
+            ),
             None,
         )
         if repo is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 import requests
 
 from mlci.config import GithubConfig
@@ -16,7 +17,6 @@ from tests.test_publish_github import (
     HEAD,
     REPO,
     context,
-    gh,  # noqa: F401  (the fixture)
     image_urls,
     png,
     run,
@@ -24,6 +24,13 @@ from tests.test_publish_github import (
 )
 
 BRANCH = "mlci-assets"
+
+
+@pytest.fixture
+def gh(fake_github: FakeGitHub) -> FakeGitHub:
+    fake_github.add_repo(REPO)
+    fake_github.add_pull(REPO, 7, HEAD, "b" * 40)
+    return fake_github
 
 
 def days_ago(days: int) -> str:

@@ -17,7 +17,7 @@ import requests
 
 from tests.fakegithub import FakeGitHub
 from tests.projects import error_lines, isolated, run_captured
-from tests.test_runner_emulation import NUMBER, REPOSITORY, Origin, checkout, origin  # noqa: F401
+from tests.test_runner_emulation import NUMBER, REPOSITORY, Origin, checkout, make_origin
 
 FORK = "someone/iris"
 MARKER = "<!-- mlci-report:default -->"
@@ -43,6 +43,11 @@ def pr_job_env(origin: Origin, tmp: Path, fake: FakeGitHub) -> dict[str, str]:
         "MLCI_GITHUB_THROTTLE": "off",
         "GITHUB_TOKEN": fake.token(read_only=True),  # what a fork's pull_request job gets
     }
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory: pytest.TempPathFactory) -> Origin:
+    return make_origin(tmp_path_factory.mktemp("fork"))
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +140,7 @@ def test_the_fork_flow_posts_the_full_report_on_the_head_sha(
     (check,) = publish_job.check_runs(REPOSITORY, origin.head)
     assert check["name"] == "mlci / default" and check["conclusion"] == "success"
     assert check["details_url"] == f"https://github.com/{REPOSITORY}/actions/runs/99"
-    assert [s["context"] for s in publish_job.statuses(REPOSITORY, origin.head)] == [
-        "mlci/default"
-    ]
+    assert [s["context"] for s in publish_job.statuses(REPOSITORY, origin.head)] == ["mlci/default"]
     # found by the head repository and branch: the event named no pull request
     assert publish_job.count("GET", f"/repos/{REPOSITORY}/pulls") == 1
     assert publish_job.check_runs(REPOSITORY, origin.merge) == []
@@ -216,7 +219,11 @@ def test_bad_images_are_left_out_in_one_line_each_and_the_rest_is_posted(
 
 
 def test_the_pr_number_of_a_same_repository_run_comes_from_the_event(
-    origin: Origin, download: Path, publish_job: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    origin: Origin,
+    download: Path,
+    publish_job: FakeGitHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pulls = [{"number": NUMBER, "head": {"sha": origin.head, "ref": "feature"}}]
     event = tmp_path / "same-repo.json"

@@ -28,15 +28,20 @@ def gh(fake_github: FakeGitHub) -> FakeGitHub:
     return fake_github
 
 
-def publish_for_real(gh: FakeGitHub, report: Path, *, timeout: float, max_wait: float) -> PublishResult:
+def publish_for_real(
+    gh: FakeGitHub, report: Path, *, timeout: float, max_wait: float
+) -> PublishResult:
     """A publish whose waits are real: a held request lands while the client waits."""
-    ctx = dataclasses.replace(
-        context(gh, gh.token()), request_timeout=timeout, max_wait=max_wait
-    )
+    ctx = dataclasses.replace(context(gh, gh.token()), request_timeout=timeout, max_wait=max_wait)
     client = Client(ctx, seconds_between_requests=None, seconds_between_writes=None)
     try:
         return publish(
-            ctx, report, name="default", github=GithubConfig(), config_file="mlci.yaml", client=client
+            ctx,
+            report,
+            name="default",
+            github=GithubConfig(),
+            config_file="mlci.yaml",
+            client=client,
         )
     finally:
         client.close()

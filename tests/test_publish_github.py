@@ -361,7 +361,9 @@ def test_read_only_token_without_images_names_the_permissions(
 def test_a_personal_token_refused_a_check_run_says_which_tokens_can_and_the_status_gates(
     gh: FakeGitHub, tmp_path: Path
 ) -> None:
-    gh.fail_next("POST", f"/repos/{REPO}/check-runs", 403, "You must authenticate via a GitHub App.")
+    gh.fail_next(
+        "POST", f"/repos/{REPO}/check-runs", 403, "You must authenticate via a GitHub App."
+    )
     result = run(context(gh, gh.token("alice"), source="MLCI_TOKEN"), write_report(tmp_path))
     [line] = result.skipped
     assert line.startswith("check run: GitHub refused it for the token in MLCI_TOKEN (403 You")

@@ -48,9 +48,12 @@ class Origin:
 
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Origin:
+    return make_origin(tmp_path_factory.mktemp("shallow"))
+
+
+def make_origin(root: Path) -> Origin:
     """A bare origin: main 23 commits long, a PR branched at its 3rd, its merge commit as
     refs/pull/7/merge, and other branches (the assets branch among them) never to fetch."""
-    root = tmp_path_factory.mktemp("shallow")
     src = root / "src"
     src.mkdir()
     git(src, "init", "-q", "-b", "main")
@@ -223,6 +226,4 @@ def test_two_runs_at_the_same_moment_leave_one_comment_and_one_check_run(
     assert [c["name"] for c in fake_github.check_runs(REPOSITORY, origin.head)] == [
         "mlci / default"
     ]
-    assert {s["context"] for s in fake_github.statuses(REPOSITORY, origin.head)} == {
-        "mlci/default"
-    }
+    assert {s["context"] for s in fake_github.statuses(REPOSITORY, origin.head)} == {"mlci/default"}

@@ -596,9 +596,7 @@ def _old_paths(s: _Session, head: str, current: set[str]) -> set[str]:
     return old - current
 
 
-def _reroot(
-    s: _Session, head: str, tree: str, blobs: Mapping[str, str], old: set[str]
-) -> bool:
+def _reroot(s: _Session, head: str, tree: str, blobs: Mapping[str, str], old: set[str]) -> bool:
     """Replace the branch by one root commit without the old images (and with the new):
     the history that held the old ones is dropped, so a clone no longer downloads them.
     The one forced update mlci makes, with a lease: it lands only if the branch is still
