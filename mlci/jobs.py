@@ -120,20 +120,24 @@ def publish_github(
     )
     md = report_dir / "report.md"
     md.write_text(result.body, encoding="utf-8")  # report.md is exactly the comment body
-    _say(ctx, result, strict=strict)
+    _say(result)
     _local_publish(ws, ctx, md, comment_url=result.comment_url or "")
+    _strict(ctx, result, strict=strict)
     return verdict_code
 
 
-def _say(ctx: CIContext, result: PublishResult, *, strict: bool) -> None:
-    """One line per part published, skipped or failed; with --strict-publish a failure
-    is exit 3."""
+def _say(result: PublishResult) -> None:
+    """One line per part published, skipped or failed."""
     for line in result.done:
         output.info(f"mlci: published {line}")
     for line in result.skipped:
         output.warn(f"skipped {line}")
     for line in result.errors:
         output.warn(f"GitHub: {line}")
+
+
+def _strict(ctx: CIContext, result: PublishResult, *, strict: bool) -> None:
+    """With --strict-publish a GitHub failure is exit 3; else the verdict stands."""
     if strict and result.errors:
         raise PublishError(
             f"publishing on GitHub failed: {result.errors[0]}",
@@ -189,7 +193,8 @@ def publish_from(ctx: CIContext, src: Path, *, strict: bool) -> int:
         result = github.publish(
             pr_ctx, Path(tmp), name=checked.name, github=GithubConfig(), config_file="mlci.yaml"
         )
-    _say(pr_ctx, result, strict=strict)
+    _say(result)
+    _strict(pr_ctx, result, strict=strict)
     return 0 if checked.verdict == "passed" else 1
 
 
