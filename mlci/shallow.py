@@ -50,8 +50,11 @@ def _present(repo: Repo, branch: str) -> int:
 def _cannot(repo: Repo, branch: str, why: str) -> GitError:
     from mlci.gitrepo import shallow_hint
 
+    where = " in a shallow clone" if repo.is_shallow() else ""
     return GitError(
-        f"cannot compare with {branch} in a shallow clone: {why}",
+        f"cannot compare with {branch}{where}: {why}",
         where=str(repo.root),
-        hint=shallow_hint(branch),
+        hint=shallow_hint(branch)
+        if where
+        else f"fetch it with `git fetch origin {branch}`, or check the base branch",
     )
