@@ -227,3 +227,35 @@ def test_two_runs_at_the_same_moment_leave_one_comment_and_one_check_run(
         "mlci / default"
     ]
     assert {s["context"] for s in fake_github.statuses(REPOSITORY, origin.head)} == {"mlci/default"}
+
+
+def test_a_depth_1_push_checkout_fetches_the_parent_it_compares_with(
+    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record job on a push to main, checked out one commit deep."""
+    shutil.copytree(origin.root / "origin.git", tmp_path / "origin.git")
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    git(work, "remote", "add", "origin", (tmp_path / "origin.git").as_uri())
+    git(work, "fetch", "-q", "--no-tags", "--depth=1", "origin", "+main:refs/remotes/origin/main")
+    git(work, "checkout", "-q", "--detach", "origin/main")
+    event = tmp_path / "push.json"
+    payload = {"ref": "refs/heads/main", "after": origin.base}
+    event.write_text(json.dumps({**payload, "repository": {"full_name": REPOSITORY}}))
+    for name, value in {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "GITHUB_SHA": origin.base,
+        "GITHUB_REF": "refs/heads/main",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(work)
+    code, _, err = run_captured("run", "--out", str(tmp_path / "report"))
+    assert code == 0, err
+    assert "mlci: fetched the parent commit of main from origin (shallow clone)" in err
+    result = json.loads((tmp_path / "report" / "result.json").read_text(encoding="utf-8"))
+    assert "no parent" not in json.dumps(result)
+    assert git(tmp_path / "origin.git", "notes", "--ref=mlci", "list", origin.base)
