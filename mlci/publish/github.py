@@ -91,9 +91,10 @@ class Client:
     says, up to `max_wait` seconds in all (MLCI_GITHUB_MAX_WAIT), never longer. A write
     that must not happen twice passes `look`: when its answer is lost or late (a timeout,
     a dropped connection) the write may still land, so `look` is asked, again and again
-    for up to `max_wait` seconds, whether it did; only then is it sent again. A 5xx is an
-    answer: GitHub did not do the write, and it is sent again at once (duplicates that a
-    race leaves are removed after posting).
+    for up to `max_wait` seconds, whether it did; only then is it sent again. After a 5xx
+    the request is sent again without a look first: a look between two tries would put
+    every retry on the same failing beat of a fault that hits every other request; a
+    comment that a 5xx duplicated is removed after posting, as a race's is.
     """
 
     def __init__(
@@ -536,7 +537,7 @@ def _upload(s: _Session, files: Mapping[str, bytes]) -> int:
 
     A re-run whose images are all there already costs one request (the tree, read by the
     branch's name). When images are uploaded, those older than github.assets_keep_days
-    leave the branch in the same step (see _prune).
+    leave the branch in the same step (_old_paths, _reroot).
     """
     have = _tree_of_branch(s)
     if have is not None and all(p in have for p in files):
