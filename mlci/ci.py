@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from mlci import redact
 from mlci.errors import UsageError
 
 PR_EVENTS = ("pull_request", "pull_request_target")
-PAYLOAD_EVENTS = (*PR_EVENTS, "push")
+PAYLOAD_EVENTS = (*PR_EVENTS, "push", "workflow_run")
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
 SUMMARY_LIMIT = 1024 * 1024  # bytes; GitHub drops the whole step summary above it
@@ -47,6 +48,9 @@ class CIContext:
     base_ref: str | None = None  # PR: pull_request.base.ref; push: the branch pushed
     base_sha: str | None = None
     head_ref: str | None = None
+    head_repo: str | None = None  # "owner/name" the PR's head branch lives in (a fork's)
+    trigger: str | None = None  # workflow_run: the event of the run that triggered this one
+    trigger_url: str | None = None  # workflow_run: that run's page
     is_fork: bool = False
     api_url: str = DEFAULT_API_URL
     server_url: str = DEFAULT_SERVER_URL
@@ -57,6 +61,9 @@ class CIContext:
     run_url: str | None = None
     default_branch: str | None = None
     throttle: bool = True  # pace API calls as GitHub asks (MLCI_GITHUB_THROTTLE=off: don't)
+    request_timeout: float = 15.0  # seconds per GitHub request (MLCI_GITHUB_TIMEOUT)
+    max_wait: float = 120.0  # seconds of waiting on GitHub in all, per step (MLCI_GITHUB_MAX_WAIT)
+    started: float | None = None  # when this mlci process began (epoch s): to tell racing runs
 
     @property
     def is_pull_request(self) -> bool:
@@ -80,8 +87,13 @@ def from_env(environ: Mapping[str, str] | None = None) -> CIContext:
     """The context of this process: GitHub Actions when GITHUB_ACTIONS=true, else local."""
     env = os.environ if environ is None else environ
     token, source = _token(env)
+    waits: dict[str, Any] = {
+        "started": time.time(),
+        "request_timeout": _seconds(env, "MLCI_GITHUB_TIMEOUT", 15.0),
+        "max_wait": _seconds(env, "MLCI_GITHUB_MAX_WAIT", 120.0, zero=True),
+    }
     if env.get("GITHUB_ACTIONS") != "true":
-        return CIContext(provider="local", token=token, token_source=source)
+        return CIContext(provider="local", token=token, token_source=source, **waits)
     event = _get(env, "GITHUB_EVENT_NAME")
     payload = _payload(env, event)
     server_url = (_get(env, "GITHUB_SERVER_URL") or DEFAULT_SERVER_URL).rstrip("/")
@@ -103,6 +115,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> CIContext:
         else None,
         default_branch=_str(_dig(payload, "repository", "default_branch")),
         throttle=env.get("MLCI_GITHUB_THROTTLE", "").lower() not in ("off", "0", "false", "no"),
+        **waits,
     )
 
 
@@ -196,6 +209,23 @@ def _get(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
+    value = _get(env, name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not (seconds >= 0 if zero else seconds > 0) or seconds > 3600:
+        raise UsageError(
+            f"{name} is {value!r}, not a number of seconds",
+            where="environment",
+            hint=f"set {name} to seconds, at most 3600, or unset it (default {default:g})",
+        )
+    return seconds
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     value = _get(env, name)
     return Path(value) if value else None
@@ -262,7 +292,39 @@ def _refs(env: Mapping[str, str], event: str | None, payload: Mapping[str, Any])
             "head_sha": _get(env, "GITHUB_SHA") or _str(payload.get("after")),
             "base_ref": _pushed_branch(env, payload),
         }
+    if event == "workflow_run":
+        return _workflow_run_refs(payload, _repository(env, payload))
     return {"head_sha": _get(env, "GITHUB_SHA")}
+
+
+def _workflow_run_refs(payload: Mapping[str, Any], repository: str | None) -> dict[str, Any]:
+    """The run that triggered this one: its pull request's head (never GITHUB_SHA, which is
+    the default branch's tip here). `pull_requests` is empty for a fork's pull request: the
+    PR is then looked up by its head repository and branch (see publish.github.find_pull)."""
+    run = _dig(payload, "workflow_run")
+    head_sha = _str(_dig(run, "head_sha"))
+    if not isinstance(run, Mapping) or head_sha is None:
+        raise UsageError(
+            "the workflow_run event payload has no workflow_run.head_sha",
+            where="GITHUB_EVENT_PATH",
+            hint="this file should be GitHub's own event payload; do not rewrite it",
+        )
+    head_repo = _str(_dig(run, "head_repository", "full_name"))
+    pulls = [
+        p
+        for p in run.get("pull_requests") or []
+        if isinstance(p, Mapping) and _str(_dig(p, "head", "sha")) in (None, head_sha)
+    ]
+    number = pulls[0].get("number") if pulls else None
+    return {
+        "pr_number": number if isinstance(number, int) and not isinstance(number, bool) else None,
+        "head_sha": head_sha,
+        "head_ref": _str(run.get("head_branch")),
+        "head_repo": head_repo,
+        "is_fork": head_repo is None or head_repo != repository,
+        "trigger": _str(run.get("event")),
+        "trigger_url": _str(run.get("html_url")),
+    }
 
 
 def _pull_request_refs(payload: Mapping[str, Any], event: str | None) -> dict[str, Any]:
@@ -286,6 +348,7 @@ def _pull_request_refs(payload: Mapping[str, Any], event: str | None) -> dict[st
         "pr_number": number,
         "head_sha": head_sha,
         "head_ref": _str(_dig(payload, "pull_request", "head", "ref")),
+        "head_repo": head_repo,
         "base_sha": _str(_dig(payload, "pull_request", "base", "sha")),
         "base_ref": _str(_dig(payload, "pull_request", "base", "ref")),
         # a deleted fork leaves head.repo null: treat it as a fork, it cannot be written to

@@ -179,6 +179,14 @@ def publish(
     out: OutOpt = None,
     strict_publish: StrictOpt = False,
     name: NameOpt = None,
+    from_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Post the report directory another job uploaded (a fork's pull request), "
+            "in a workflow_run job: no checkout needed.",
+        ),
+    ] = None,
 ) -> int:
     """Post the last rendered report on the pull request.
 
@@ -186,6 +194,8 @@ def publish(
     from mlci import jobs, workspace
 
     ctx = _context()
+    if from_dir is not None:
+        return jobs.publish_from(ctx, from_dir, strict=strict_publish)
     ws = workspace.open_workspace(config, report_name=name)
     return jobs.publish_last(ws, ctx, out, dry_run=dry_run, strict=strict_publish)
 

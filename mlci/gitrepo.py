@@ -24,7 +24,17 @@ if TYPE_CHECKING:
     import git
 
 NOTES_REF = "refs/notes/mlci"
-SHALLOW_HINT = "this is a shallow clone: set `fetch-depth: 0` on actions/checkout"
+
+
+def shallow_hint(branch: str | None, remote: str = "origin") -> str:
+    """The git command that gives a shallow clone the history a comparison needs."""
+    spec = f" +refs/heads/{branch}:refs/remotes/{remote}/{branch}" if branch else ""
+    return (
+        f"this is a shallow clone: fetch the history with `git fetch --unshallow {remote}"
+        f"{spec}` (in GitHub Actions mlci fetches it itself)"
+    )
+
+
 _NETWORK_ENV = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
 _NO_LOCKS = {"GIT_OPTIONAL_LOCKS": "0"}  # `git status` must not rewrite the index
 _FALLBACK_IDENT = {
@@ -222,7 +232,7 @@ class Repo:
             name = ref.removeprefix("origin/")
             hint = f"fetch it with `git fetch origin {name}`, or check the name"
             if self.is_shallow():
-                hint = f"{SHALLOW_HINT}, or run `git fetch origin {name}`"
+                hint = f"{shallow_hint(None)}, or run `git fetch origin {name}`"
             raise GitError(f"base ref {ref} not found", where=str(self.root), hint=hint)
         return sha
 
@@ -252,7 +262,7 @@ class Repo:
                 f"no merge-base between {a} and {b}: the shallow clone does not "
                 "reach their common ancestor",
                 where=str(self.root),
-                hint=f"{SHALLOW_HINT} (locally: `git fetch --unshallow`)",
+                hint=shallow_hint(b.removeprefix("origin/")),
             )
         raise GitError(
             f"no merge-base between {a} and {b}: the histories are unrelated",
@@ -261,6 +271,27 @@ class Repo:
             "from (`mlci diff REV`, `mlci run --base REF`, or baseline.ref in "
             "mlci.yaml)",
         )
+
+    def find_merge_base(self, a: str, b: str) -> str | None:
+        """The merge-base of two revisions, or None when the history here does not reach it."""
+        status, out, _ = self._run("merge-base", a, b)
+        return out.split()[0] if status == 0 and out else None
+
+    def count_commits(self, rev: str) -> int:
+        """Commits reachable from rev that are present here (a shallow clone has few)."""
+        return int(self._git("rev-list", "--count", _check(rev, "rev")))
+
+    def fetch_branch(
+        self, branch: str, *, depth: int | None = None, deepen: int | None = None
+    ) -> str | None:
+        """Fetch one branch of origin into origin/<branch>, shallow (depth) or deeper
+        (deepen: from every shallow boundary); None when done, else what went wrong."""
+        spec = f"+refs/heads/{_check(branch, 'branch')}:refs/remotes/origin/{branch}"
+        how = [f"--depth={depth}"] if depth else [f"--deepen={deepen}"] if deepen else []
+        status, _, err = self._run(
+            "fetch", "--quiet", "--no-tags", *how, "origin", spec, env=_NETWORK_ENV
+        )
+        return None if status == 0 else _last_line(err)
 
     def commits_between(self, ancestor: str, descendant: str) -> int:
         """First-parent commits after ancestor up to and including descendant."""

@@ -21,6 +21,7 @@ from mlci.workspace import Workspace
 
 if TYPE_CHECKING:
     from mlci.ci import CIContext
+    from mlci.publish.github import PublishResult
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def run(
     if mode == "push":
         base_branch = ws.config.baseline.ref or ctx.default_branch or ws.repo.default_branch()
         if ctx.base_ref is not None and ctx.base_ref == base_branch:
+            if ctx.provider == "github" and ws.repo.is_shallow():
+                _fetch_parent(ws, base_branch)
             return record_push(ws, ctx, out)
         output.info(
             f"mlci: a push to {ctx.base_ref or 'a tag'}, not to the base branch "
@@ -60,15 +63,45 @@ def run(
         )
     # the PR's base branch, else (workflow_dispatch) the repository's default from the payload
     ci_base = ctx.base_ref if ctx.is_pull_request else ctx.default_branch
+    if ctx.provider == "github":
+        _fetch_base(ws, base, ci_base)
     outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
     code = outcome.exit_code
     if mode == "pr":
+        _write_pull(ctx, outcome.paths["md"].parent)
         code = publish_github(
             ws, ctx, outcome.paths["md"].parent, outcome.exit_code, strict=strict_publish
         )
     else:
         _local_publish(ws, ctx, outcome.paths["md"])
     return RunResult(exit_code=code, text=summary_lines(outcome, ws.config.precision))
+
+
+def _fetch_base(ws: Workspace, base: str | None, ci_base: str | None) -> None:
+    """In CI the checkout may be one commit deep: fetch the base branch to the merge-base."""
+    from mlci import baseline as baselines
+    from mlci import shallow
+    from mlci.errors import GitError
+
+    ref = baselines.resolve_ref(ws, base, ci_base)
+    if not ws.repo.is_shallow():
+        try:
+            ws.repo.resolve(ref)
+            return
+        except GitError:
+            pass
+    line = shallow.fetch_base(ws.repo, ref.removeprefix("origin/"))
+    if line:
+        output.info(line)
+
+
+def _fetch_parent(ws: Workspace, branch: str) -> None:
+    """A depth-1 checkout of a push lacks the parent the record is compared with."""
+    problem = ws.repo.fetch_branch(branch, deepen=1)
+    if problem:
+        output.warn(f"could not fetch the parent of {branch} from origin: {problem}")
+    else:
+        output.info(f"mlci: fetched the parent commit of {branch} from origin (shallow clone)")
 
 
 def publish_github(
@@ -87,13 +120,24 @@ def publish_github(
     )
     md = report_dir / "report.md"
     md.write_text(result.body, encoding="utf-8")  # report.md is exactly the comment body
+    _say(result)
+    _local_publish(ws, ctx, md, comment_url=result.comment_url or "")
+    _strict(ctx, result, strict=strict)
+    return verdict_code
+
+
+def _say(result: PublishResult) -> None:
+    """One line per part published, skipped or failed."""
     for line in result.done:
         output.info(f"mlci: published {line}")
     for line in result.skipped:
         output.warn(f"skipped {line}")
     for line in result.errors:
         output.warn(f"GitHub: {line}")
-    _local_publish(ws, ctx, md, comment_url=result.comment_url or "")
+
+
+def _strict(ctx: CIContext, result: PublishResult, *, strict: bool) -> None:
+    """With --strict-publish a GitHub failure is exit 3; else the verdict stands."""
     if strict and result.errors:
         raise PublishError(
             f"publishing on GitHub failed: {result.errors[0]}",
@@ -101,7 +145,57 @@ def publish_github(
             hint="re-run the job once GitHub answers, or drop --strict-publish to let the "
             "verdict stand",
         )
-    return verdict_code
+
+
+def _write_pull(ctx: CIContext, report_dir: Path) -> None:
+    """Say in the report directory (the artifact) which PR and head sha it is for, so that
+    `mlci publish --from` can refuse another PR's report."""
+    import json
+
+    from mlci.publish.artifact import PULL_FILE
+
+    pull = {"repository": ctx.repository, "pr": ctx.pr_number, "head_sha": ctx.head_sha}
+    (report_dir / PULL_FILE).write_text(json.dumps(pull) + "\n", encoding="utf-8")
+
+
+def publish_from(ctx: CIContext, src: Path, *, strict: bool) -> int:
+    """`mlci publish --from DIR` in a workflow_run job: post the report a fork's pull_request
+    job uploaded. Repository, PR and head sha come from the event only; the artifact is
+    checked as untrusted input (see publish/artifact.py). Needs no checkout."""
+    import dataclasses
+    import tempfile
+
+    from mlci.config import GithubConfig
+    from mlci.publish import artifact, github
+
+    if ctx.event != "workflow_run":
+        raise UsageError(
+            f"--from posts a report for the pull request of a workflow_run event, and this "
+            f"is {'a ' + ctx.event + ' event' if ctx.event else 'not a GitHub Actions job'}",
+            where="--from",
+            hint="run it in the workflow of templates/workflows/mlci-publish.yml "
+            "(on: workflow_run), or drop --from",
+        )
+    if ctx.trigger not in ("pull_request", "pull_request_target"):
+        output.info(
+            f"mlci: the run that triggered this one was a {ctx.trigger or 'unknown'} event, "
+            "not a pull request: nothing to post"
+        )
+        return 0
+    number = ctx.pr_number if ctx.pr_number is not None else github.find_pull(ctx)
+    pr_ctx = dataclasses.replace(ctx, pr_number=number, run_url=ctx.trigger_url or ctx.run_url)
+    assert pr_ctx.head_sha is not None  # the workflow_run payload always has one
+    with tempfile.TemporaryDirectory(prefix="mlci-artifact-") as tmp:
+        checked = artifact.check(src, Path(tmp), pr=number, head_sha=pr_ctx.head_sha)
+        for line in checked.ignored:
+            output.warn(line)
+        output.info(f"mlci: posting report {checked.name} on #{number} at {pr_ctx.head_sha[:12]}")
+        result = github.publish(
+            pr_ctx, Path(tmp), name=checked.name, github=GithubConfig(), config_file="mlci.yaml"
+        )
+    _say(result)
+    _strict(pr_ctx, result, strict=strict)
+    return 0 if checked.verdict == "passed" else 1
 
 
 def publish_last(

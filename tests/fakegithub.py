@@ -87,6 +87,8 @@ class LoggedRequest(NamedTuple):
     method: str
     path: str  # without the query string and the API prefix
     status: int
+    accept: str = ""  # the Accept header
+    api_version: str = ""  # the X-GitHub-Api-Version header
 
 
 class Reply(NamedTuple):
@@ -340,6 +342,8 @@ class FakeGitHub:
         self._one_shots: list[tuple[str, str, int, str]] = []
         self._secondary = (0, "1")  # (writes left, Retry-After or "")
         self._lose: list[tuple[str, str]] = []
+        self._holds: list[tuple[str, str, float]] = []
+        self._before: list[tuple[str, str, Callable[[], object]]] = []
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._http.daemon_threads = True
         self._http.fake = self  # type: ignore[attr-defined]
@@ -363,6 +367,7 @@ class FakeGitHub:
         )
         return [
             route("GET", r, self._get_repo),
+            route("GET", r + "/pulls", self._list_pulls),
             route("GET", r + "/pulls/{number}", self._get_pull),
             route("GET", r + "/issues/{number}", self._get_issue),
             route("GET", r + "/issues/{number}/comments", self._list_comments),
@@ -379,6 +384,7 @@ class FakeGitHub:
             route("GET", r + "/statuses/{ref}", self._list_statuses),
             route("GET", r + "/commits/{ref}/statuses", self._list_statuses),
             route("GET", r + "/commits/{ref}/status", self._combined_status),
+            route("GET", r + "/commits", self._list_commits),
             route("GET", r + "/commits/{ref}", self._get_commit),
             route("GET", r + "/git/ref/{ref+}", self._get_ref),
             route("GET", r + "/git/refs/{ref+}", self._get_ref),
@@ -480,6 +486,43 @@ class FakeGitHub:
             entry = git.walk(git.commits[sha].tree, path) if sha else None
             return git.blobs.get(entry.sha) if entry and entry.type == "blob" else None
 
+    def add_commit(
+        self, repo: str, branch: str, files: dict[str, bytes], date: str, message: str = "seed"
+    ) -> str:
+        """A commit on top of branch (a root commit when it does not exist) adding files,
+        dated `date` (ISO 8601, UTC): an assets branch with a history of its own."""
+        with self._lock:
+            git = self._repos[repo].git
+            parent = git.refs.get(f"refs/heads/{branch}")
+            flat = git.flatten(git.commits[parent].tree) if parent else {}
+            for path, data in files.items():
+                flat[path] = TreeEntry(path, "100644", "blob", git.put_blob(data))
+            tree = git.build(flat)
+            who = {"name": "seed", "email": "seed@example.com", "date": date}
+            parents = [parent] if parent else []
+            sha = git_hash("commit", self._commit_text(tree, parents, who, who, message))
+            git.commits[sha] = GitCommit(
+                tree,
+                parents,
+                {
+                    "sha": sha,
+                    "author": who,
+                    "committer": who,
+                    "message": message,
+                    "tree": {"sha": tree},
+                    "parents": [{"sha": p} for p in parents],
+                },
+            )
+            git.refs[f"refs/heads/{branch}"] = sha
+            return sha
+
+    def files_on_branch(self, repo: str, branch: str) -> list[str]:
+        """Every file path at the tip of branch."""
+        with self._lock:
+            git = self._repos[repo].git
+            sha = git.refs.get(f"refs/heads/{branch}")
+            return sorted(git.flatten(git.commits[sha].tree)) if sha else []
+
     @property
     def requests(self) -> list[LoggedRequest]:
         with self._lock:
@@ -521,6 +564,17 @@ class FakeGitHub:
         with self._lock:
             self._lose.append((method, path_prefix))
 
+    def hold_next(self, method: str, path_prefix: str, seconds: float) -> None:
+        """Hold the next matching request for `seconds` (a slow network), then do it and
+        answer, whether or not the client is still waiting for the answer."""
+        with self._lock:
+            self._holds.append((method, path_prefix, seconds))
+
+    def before_next(self, method: str, path_prefix: str, action: Callable[[], object]) -> None:
+        """Run action (another client's doing) just before the next matching request."""
+        with self._lock:
+            self._before.append((method, path_prefix, action))
+
     def stop(self) -> None:
         self._http.shutdown()
         self._http.server_close()
@@ -529,7 +583,12 @@ class FakeGitHub:
     # --- dispatch -----------------------------------------------------------------------------
 
     def dispatch(
-        self, method: str, target: str, authorization: str | None, raw: bytes
+        self,
+        method: str,
+        target: str,
+        authorization: str | None,
+        raw: bytes,
+        headers: dict[str, str] | None = None,
     ) -> Reply | None:
         """Answer one request; None means: drop the connection without an answer."""
         split = urllib.parse.urlsplit(target)
@@ -538,11 +597,32 @@ class FakeGitHub:
         api_path = path[len(self._prefix) :] if path.startswith(self._prefix + "/") else None
         logged = api_path if api_path is not None else path
         with self._lock:
+            hold = next(
+                (h for h in self._holds if h[0] == method and logged.startswith(h[1])), None
+            )
+            if hold is not None:
+                self._holds.remove(hold)
+        if hold is not None:
+            time.sleep(hold[2])
+        seen = {k.lower(): v for k, v in (headers or {}).items()}
+        with self._lock:
+            for before in [b for b in self._before if b[0] == method and logged.startswith(b[1])]:
+                self._before.remove(before)
+                before[2]()
             reply = self._fault(method, logged)
             if reply is None:
                 reply = self._answer(method, api_path, path, query, authorization, raw)
             lost = self._take(self._lose, method, logged)
-            self._log.append(LoggedRequest(method, logged, 0 if lost else reply.status))
+            status = 0 if lost else reply.status
+            self._log.append(
+                LoggedRequest(
+                    method,
+                    logged,
+                    status,
+                    seen.get("accept", ""),
+                    seen.get("x-github-api-version", ""),
+                )
+            )
         return None if lost else reply
 
     def _fault(self, method: str, path: str) -> Reply | None:
@@ -579,6 +659,8 @@ class FakeGitHub:
             user = token.user if token else None
             if api_path == "/user" and method == "GET":
                 return self._get_user(token)
+            if api_path == "/graphql" and method == "POST":
+                return self._graphql(token, raw)
             routes = [(self._routes, api_path), (self._web_routes, path)]
             for table, candidate in routes:
                 for r in table if candidate is not None else []:
@@ -839,6 +921,20 @@ class FakeGitHub:
         if pull is None:
             raise ApiError(404, "Not Found")
         return pull
+
+    def _list_pulls(self, call: Call) -> Reply:
+        """Open pull requests (the fake closes none), ?head=owner:branch honoured."""
+        pulls = sorted(call.repo.pulls.values(), key=lambda p: -p.number)
+        head = call.query.get("head")
+        if head:
+            owner, _, branch = head.partition(":")
+            pulls = [
+                p for p in pulls if p.head_repo.split("/")[0] == owner and p.head_ref == branch
+            ]
+        if call.query.get("state", "open") == "closed":
+            pulls = []
+        page, headers = self._paginate(call, [self._pull_json(call.repo, p) for p in pulls])
+        return json_reply(200, page, headers)
 
     def _get_pull(self, call: Call) -> Reply:
         return json_reply(200, self._pull_json(call.repo, self._pull(call)))
@@ -1135,6 +1231,53 @@ class FakeGitHub:
             },
         )
 
+    def _list_commits(self, call: Call) -> Reply:
+        """First-parent history of ?sha= (a branch or sha), newest first, ?until= honoured."""
+        git = call.repo.git
+        sha = git.resolve(call.query.get("sha") or call.repo.default_branch)
+        if sha is None:
+            raise ApiError(404, "Not Found")
+        until = call.query.get("until")
+        found = []
+        while sha is not None:
+            commit = git.commits[sha]
+            if until is None or str(commit.data["committer"]["date"]) <= until:
+                found.append(commit.data)
+            sha = commit.parents[0] if commit.parents else None
+        page, headers = self._paginate(call, found)
+        return json_reply(200, [{"sha": c["sha"], "commit": c} for c in page], headers)
+
+    def _graphql(self, token: Token | None, raw: bytes) -> Reply:
+        """The one mutation mlci sends: updateRefs, atomic, with beforeOid as a lease."""
+        if token is None:
+            raise ApiError(401, "This endpoint requires you to be authenticated.")
+        body = json.loads(raw or b"{}")
+        variables = body.get("variables") or {}
+        if "updateRefs" not in str(body.get("query")):
+            return json_reply(200, {"errors": [{"message": "unsupported query"}]})
+        repo = next(
+            (
+                r
+                for r in self._repos.values()
+                if node_id("Repository", r.id) == variables.get("repo")
+            ),
+            None,
+        )
+        if repo is None:
+            return json_reply(200, {"errors": [{"type": "NOT_FOUND", "message": "no repository"}]})
+        if token.read_only:
+            return json_reply(200, {"errors": [{"type": "FORBIDDEN", "message": NOT_ACCESSIBLE}]})
+        updates = variables.get("updates") or []
+        for u in updates:
+            if repo.git.refs.get(u["name"]) != u.get("beforeOid", repo.git.refs.get(u["name"])):
+                message = f"{u['name']} is at {repo.git.refs.get(u['name'])} but expected "
+                return json_reply(200, {"errors": [{"message": message + u["beforeOid"]}]})
+            if u["afterOid"] not in repo.git.commits:
+                return json_reply(200, {"errors": [{"message": "afterOid is not a commit"}]})
+        for u in updates:
+            repo.git.refs[u["name"]] = u["afterOid"]
+        return json_reply(200, {"data": {"updateRefs": {"clientMutationId": None}}})
+
     def _get_commit(self, call: Call) -> Reply:
         """A commit by sha; shas the fake never saw (the user's own git) are answered too."""
         sha = call.repo.git.resolve(call.args["ref"]) or self._check_sha(call.args["ref"])
@@ -1328,6 +1471,7 @@ class FakeGitHub:
 
     def _get_tree(self, call: Call) -> Reply:
         git, sha = call.repo.git, call.args["sha"]
+        sha = git.resolve(sha) or sha  # a branch or tag name names its commit's tree
         sha = git.commits[sha].tree if sha in git.commits else sha
         if sha not in git.trees:
             raise ApiError(404, "Not Found")
@@ -1466,10 +1610,18 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         fake: FakeGitHub = self.server.fake  # type: ignore[attr-defined]
-        reply = fake.dispatch(self.command, self.path, self.headers.get("Authorization"), raw)
+        reply = fake.dispatch(
+            self.command, self.path, self.headers.get("Authorization"), raw, dict(self.headers)
+        )
         if reply is None:  # the write happened; the client never hears about it
             self.close_connection = True
             return
+        try:
+            self._answer(reply)
+        except OSError:  # the client gave up waiting (a held request): nobody to answer
+            self.close_connection = True
+
+    def _answer(self, reply: Reply) -> None:
         self.send_response(reply.status)
         headers = {
             "X-GitHub-Media-Type": "github.v3; format=json",

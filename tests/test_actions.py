@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ACTIONS = ROOT / "actions"
 EXAMPLE = ROOT / "examples" / "breast-cancer"
 TEMPLATES = sorted((ROOT / "templates" / "workflows").glob("*.yml"))
+PUBLISH_TEMPLATE = ROOT / "templates" / "workflows" / "mlci-publish.yml"
+LOOP_TEMPLATES = [p for p in TEMPLATES if p != PUBLISH_TEMPLATE]  # pull_request and push
 OWN_WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent  # the venv's python, mlci, actionlint, shellcheck
 EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -91,7 +93,7 @@ def test_workflow_passes_actionlint(path: Path, tmp_path: Path) -> None:
 
 def test_the_expected_workflows_exist() -> None:
     """The lint above is parametrized by a glob: make sure it found what it must check."""
-    assert {"mlci.yml", "mlci-gpu.yml"} <= {p.name for p in TEMPLATES}
+    assert {"mlci.yml", "mlci-gpu.yml", "mlci-publish.yml"} <= {p.name for p in TEMPLATES}
     assert {"ci.yml", "dogfood.yml"} <= {p.name for p in OWN_WORKFLOWS}
 
 
@@ -238,7 +240,7 @@ PR_PERMISSIONS = {
 }
 
 
-@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", LOOP_TEMPLATES, ids=lambda p: p.name)
 def test_template_permissions_and_triggers(path: Path) -> None:
     text = path.read_text()
     workflow = load(path)
@@ -255,11 +257,28 @@ def test_template_permissions_and_triggers(path: Path) -> None:
     )
     for job in ("pull-request", "record"):
         steps = workflow["jobs"][job]["steps"]
-        assert steps[0] == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
+        assert steps[0] == {"uses": "actions/checkout@v4"}  # depth 1: mlci fetches the rest
         uses = [s.get("uses") for s in steps]
         assert "mlci-dev/mlci/actions/setup@v0" in uses
         assert "mlci-dev/mlci/actions/run@v0" in uses
         assert any("requirements.txt" in s.get("run", "") for s in steps)
+
+
+def test_publish_template_posts_forks_reports_without_running_their_code() -> None:
+    workflow = load(PUBLISH_TEMPLATE)
+    assert triggers(workflow) == {"workflow_run": {"workflows": ["mlci"], "types": ["completed"]}}
+    assert workflow["permissions"] == {}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {**PR_PERMISSIONS, "actions": "read"}
+    assert "head_repository.full_name != github.repository" in job["if"]
+    uses = [s.get("uses", "") for s in job["steps"]]
+    assert not any("checkout" in u for u in uses)  # the PR's code is never checked out
+    download = next(s for s in job["steps"] if "download-artifact" in s.get("uses", ""))
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert download["with"]["pattern"] == "mlci-report-*"
+    script = job["steps"][-1]["run"]
+    assert 'mlci publish --from "$dir"' in script
+    assert "${{" not in script  # nothing from the event reaches the shell as text
 
 
 def test_gpu_template_deploys_only_a_blessed_push() -> None:

@@ -454,7 +454,7 @@ def test_a_shallow_clone_says_fetch_depth_0(
     code, _, err = run_cli("diff", "main")
     assert code == 3
     [line] = projects.error_lines(err)
-    assert "shallow clone" in line and "`fetch-depth: 0`" in line
+    assert "shallow clone" in line and "`git fetch --unshallow origin" in line
     assert projects.snapshot(shallow) == before
 
 

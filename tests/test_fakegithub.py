@@ -463,7 +463,7 @@ def test_lost_answer_after_the_write(gh: FakeGitHub) -> None:
     with pytest.raises(requests.ConnectionError):
         pr.create_issue_comment("once")
     assert [c["body"] for c in gh.comments(REPO, 7)] == ["once"]  # done, though never answered
-    assert gh.requests[-1] == ("POST", f"/repos/{REPO}/issues/7/comments", 0)
+    assert gh.requests[-1][:3] == ("POST", f"/repos/{REPO}/issues/7/comments", 0)
     assert pr.create_issue_comment("twice").body == "twice"  # only the next one is lost
 
 
@@ -481,7 +481,7 @@ def test_request_log_counts(gh: FakeGitHub) -> None:
     pr = pull_of(gh)
     pr.create_issue_comment("a")
     list(pr.get_issue_comments())
-    assert gh.requests == [
+    assert [r[:3] for r in gh.requests] == [
         ("GET", f"/repos/{REPO}", 200),
         ("GET", f"/repos/{REPO}/pulls/7", 200),
         ("POST", f"/repos/{REPO}/issues/7/comments", 201),

@@ -166,7 +166,7 @@ def test_shallow_clone_is_detected_and_hinted(
         shallow.resolve(history["c1"])
     line = error_line(excinfo)
     assert "shallow clone" in line
-    assert "`fetch-depth: 0`" in line
+    assert "`git fetch --unshallow origin" in line
     assert f"git fetch origin {history['c1']}" in line
 
 
@@ -177,7 +177,7 @@ def test_merge_base_in_a_shallow_clone_says_fetch_depth(
     with pytest.raises(GitError) as excinfo:
         shallow.merge_base("origin/feature", "main")
     assert "no merge-base between origin/feature and main" in error_line(excinfo)
-    assert "`fetch-depth: 0`" in error_line(excinfo)
+    assert "`git fetch --unshallow origin" in error_line(excinfo)
 
 
 def test_default_branch(tmp_path: Path, repo: Path, origin: Path) -> None:

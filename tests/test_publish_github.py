@@ -3,9 +3,11 @@ images on the assets branch, the check run and the status, with faults and bad t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -203,7 +205,7 @@ def test_passing_report_is_a_success(gh: FakeGitHub, tmp_path: Path) -> None:
     assert result.done[-2:] == ("check run", "status")
 
 
-def test_rerun_with_unchanged_plots_uploads_nothing_in_six_requests(
+def test_rerun_with_unchanged_plots_uploads_nothing_in_five_requests(
     gh: FakeGitHub, tmp_path: Path
 ) -> None:
     ctx = context(gh, gh.token())
@@ -215,8 +217,7 @@ def test_rerun_with_unchanged_plots_uploads_nothing_in_six_requests(
     assert gh.count("POST", f"/repos/{REPO}/git") + gh.count("PATCH", f"/repos/{REPO}/git") == 0
     assert gh.branch_sha(REPO, "mlci-assets") == branch
     assert [(r.method, r.status) for r in gh.requests] == [
-        ("GET", 200),  # the assets branch
-        ("GET", 200),  # its tree
+        ("GET", 200),  # the assets branch's tree, by the branch's name
         ("GET", 200),  # the comments
         ("PATCH", 200),  # our comment
         ("POST", 201),  # the check run
@@ -338,11 +339,8 @@ def test_fork_pull_request_skips_the_writes_in_one_line(gh: FakeGitHub, tmp_path
     assert result.errors == () and result.done == ()
     [line] = result.skipped
     assert line.startswith("images, comment, check run, status: the token in GITHUB_TOKEN may not")
-    assert (
-        "fork" in line
-        and "MLCI_TOKEN" in line
-        and "pull-requests, checks and statuses write" in line
-    )
+    assert "fork" in line and "read-only" in line
+    assert "mlci-publish.yml" in line and "workflow_run" in line  # not "give MLCI_TOKEN ..."
     assert token not in line
     assert result.body == original and result.comment_url is None
     assert gh.comments(REPO, 7) == [] and gh.check_runs(REPO, HEAD) == []
@@ -358,6 +356,23 @@ def test_read_only_token_without_images_names_the_permissions(
     assert line.startswith("comment, check run, status: the token in GITHUB_TOKEN may not write")
     assert "pull_requests=write" in line
     assert "permissions: {pull-requests: write, checks: write, statuses: write}" in line
+
+
+def test_a_personal_token_refused_a_check_run_says_which_tokens_can_and_the_status_gates(
+    gh: FakeGitHub, tmp_path: Path
+) -> None:
+    gh.fail_next(
+        "POST", f"/repos/{REPO}/check-runs", 403, "You must authenticate via a GitHub App."
+    )
+    result = run(context(gh, gh.token("alice"), source="MLCI_TOKEN"), write_report(tmp_path))
+    [line] = result.skipped
+    assert line.startswith("check run: GitHub refused it for the token in MLCI_TOKEN (403 You")
+    assert "GitHub App" in line and "GITHUB_TOKEN" in line
+    assert "a personal access token cannot" in line
+    assert "the commit status mlci/default still gates the merge" in line
+    assert result.errors == () and result.done[-1] == "status"
+    assert [s["context"] for s in gh.statuses(REPO, HEAD)] == ["mlci/default"]
+    assert gh.check_runs(REPO, HEAD) == []
 
 
 def test_no_token_makes_no_request(gh: FakeGitHub, tmp_path: Path) -> None:
@@ -505,15 +520,22 @@ def publish_at_once(ctx: CIContext, dirs: Sequence[Path]) -> list[PublishResult]
     return results
 
 
-def test_concurrent_runs_leave_one_comment(gh: FakeGitHub, tmp_path: Path) -> None:
-    ctx = context(gh, gh.token())
+def test_concurrent_runs_leave_one_comment_and_one_check_run(
+    gh: FakeGitHub, tmp_path: Path
+) -> None:
+    ctx = dataclasses.replace(context(gh, gh.token()), started=time.time())
     # no images: nothing serialises the runs before they list and post their comments
     results = publish_at_once(
-        ctx, [write_report(tmp_path / str(i), plots={}, text=f"run {i}") for i in range(4)]
+        ctx, [write_report(tmp_path / str(i), plots={}, text="same") for i in range(4)]
     )
     [comment] = gh.comments(REPO, 7)
     assert comment["body"] in [r.body for r in results]
-    assert len(gh.statuses(REPO, HEAD)) == len(gh.check_runs(REPO, HEAD)) == 4
+    # the run whose comment stayed posts the one check run; the others say so in one line
+    assert len(gh.check_runs(REPO, HEAD)) == 1 and len(gh.statuses(REPO, HEAD)) == 4
+    lost = [line for r in results for line in r.skipped]
+    assert all("at the same moment" in x for x in lost)
+    told = [d for r in results for d in r.done if d.startswith("check run")]
+    assert len(lost) + len(told) == 4
 
 
 def test_concurrent_runs_move_the_branch_without_force(gh: FakeGitHub, tmp_path: Path) -> None:

@@ -15,14 +15,17 @@ exception: the verdict's exit code stands, and the CLI decides what --strict-pub
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import json
+import math
 import re
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +36,15 @@ from github.GithubException import GithubException
 from mlci import redact
 from mlci.ci import CIContext
 from mlci.config import GithubConfig
-from mlci.errors import UsageError
+from mlci.errors import PublishError, UsageError
 from mlci.report import COMMENT_LIMIT, marker
 
 JSON = dict[str, Any]
 CHECK_LIMIT = 65_535  # bytes of a check run's output.summary
 ANNOTATIONS_PER_REQUEST = 50
 DESCRIPTION_LIMIT = 140  # characters of a commit status description
+CLOCK_SLACK = 2  # seconds: the Date header and created_at are whole seconds
+RACE_WAIT = 5  # seconds to wait for a concurrent run's check run
 REF_ATTEMPTS = 4  # tries to move the assets branch while concurrent runs move it too
 IMAGE = re.compile(r'src="plots/([^"]+?\.(?:png|jpe?g|gif|svg))"', re.IGNORECASE)
 NEXT_PAGE = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -52,7 +57,16 @@ CHECK_NOTE = (
     "check run: the full report is in the pull-request comment, the workflow run's "
     "artifacts and result.json.\n"
 )
+CHECK_TOKENS = (
+    "only a GitHub App's token or the workflow's GITHUB_TOKEN (with `checks: write`) can "
+    "create check runs, a personal access token cannot"
+)
 NO_TOKEN = "no token: set GITHUB_TOKEN (env: GITHUB_TOKEN: ${{ github.token }}) or MLCI_TOKEN"
+UPDATE_REFS = """
+mutation($repo: ID!, $updates: [RefUpdate!]!) {
+  updateRefs(input: {repositoryId: $repo, refUpdates: $updates}) { clientMutationId }
+}"""
+HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 PERMISSIONS = {
     "images": "contents",
     "comment": "pull-requests",
@@ -73,10 +87,15 @@ class PublishResult:
 class Client:
     """PyGithub's requester with mlci's retry policy.
 
-    5xx answers, lost answers and secondary rate limits are retried with a bounded backoff
-    (Retry-After when GitHub sends it). A write that must not happen twice passes `look`:
-    after a lost answer (or a 5xx, which may come after the write was done) it is asked
-    whether the write happened, and what it finds stands for the answer.
+    Every request carries GitHub's media type and API version and has a timeout. A 5xx is
+    retried with a bounded backoff; a secondary rate limit is waited out as Retry-After
+    says, up to `max_wait` seconds in all (MLCI_GITHUB_MAX_WAIT), never longer. A write
+    that must not happen twice passes `look`: when its answer is lost or late (a timeout,
+    a dropped connection) the write may still land, so `look` is asked, again and again
+    for up to `max_wait` seconds, whether it did; only then is it sent again. After a 5xx
+    the request is sent again without a look first: a look between two tries would put
+    every retry on the same failing beat of a fault that hits every other request; a
+    comment that a 5xx duplicated is removed after posting, as a race's is.
     """
 
     def __init__(
@@ -85,9 +104,7 @@ class Client:
         *,
         seconds_between_requests: float | None = 0.25,
         seconds_between_writes: float | None = 1.0,
-        timeout: int = 15,
         attempts: int = 5,
-        max_sleep: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not ctx.token:
@@ -96,15 +113,22 @@ class Client:
             base_url=ctx.api_url,
             auth=github.Auth.Token(ctx.token),
             retry=None,  # PyGithub's retry would re-send a POST whose answer was lost
-            timeout=timeout,
+            timeout=max(1, math.ceil(ctx.request_timeout)),  # PyGithub takes whole seconds
             seconds_between_requests=seconds_between_requests,
             seconds_between_writes=seconds_between_writes,
         )
-        self._attempts, self._max_sleep, self._sleep = attempts, max_sleep, sleep
+        self._attempts, self._max_wait, self._sleep = attempts, ctx.max_wait, sleep
         self.last = ""  # "VERB path" of the latest request, for error lines
 
     def close(self) -> None:
         self._github.close()
+
+    @property
+    def graphql_url(self) -> str:
+        return str(self._github.requester.graphql_url)
+
+    def wait(self, seconds: float) -> None:
+        self._sleep(seconds)
 
     def call(
         self,
@@ -114,7 +138,6 @@ class Client:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         look: Callable[[], Any] | None = None,
-        look_on_5xx: bool = True,
     ) -> tuple[dict[str, Any], Any]:
         """Headers and data of one request, retried as the class docstring says."""
         here = f"{verb} {path.split('?')[0]}"
@@ -123,25 +146,46 @@ class Client:
             failure: Exception
             try:
                 return self._github.requester.requestJsonAndCheck(
-                    verb, path, parameters=dict(params) if params else None, input=body
+                    verb,
+                    path,
+                    parameters=dict(params) if params else None,
+                    headers=dict(HEADERS),
+                    input=body,
                 )
             except GithubException as e:
                 delay = _retry_delay(e, attempt)
                 if delay is None:
                     raise
-                failure, maybe_done = e, e.status >= 500 and look_on_5xx
+                if slept + delay > self._max_wait and _rate_limited(e):
+                    raise RateLimited(delay, self._max_wait) from e
+                failure = e
             except requests.RequestException as e:  # no answer: the write may have been done
-                failure, maybe_done, delay = e, True, _backoff(attempt)
-            if look is not None and maybe_done:
-                found = self._look(look, failure, here)
-                if found is not None:
-                    return {}, found
+                failure, delay = e, _backoff(attempt)
+                if look is not None:
+                    found, slept = self._settle(look, failure, here, slept)
+                    if found is not None:
+                        return {}, found
+                    delay = 0.0
             self.last = here  # a look makes requests of its own
-            if attempt == self._attempts or slept + delay > self._max_sleep:
+            if attempt == self._attempts or slept + delay > self._max_wait:
                 raise failure
             self._sleep(delay)
             slept += delay
         raise AssertionError("unreachable")
+
+    def _settle(
+        self, look: Callable[[], Any], failure: Exception, here: str, slept: float
+    ) -> tuple[Any, float]:
+        """Look for a write whose answer never came, until it shows or max_wait is spent:
+        a request held in the network may still be delivered long after the timeout."""
+        step = 1
+        while True:
+            found = self._look(look, failure, here)
+            delay = _backoff(step)
+            if found is not None or slept + delay > self._max_wait:
+                return found, slept
+            self._sleep(delay)
+            slept, step = slept + delay, step + 1
 
     def _look(self, look: Callable[[], Any], failure: Exception, here: str) -> Any:
         """What the look finds; when it cannot tell, the write is not risked again."""
@@ -152,15 +196,29 @@ class Client:
             raise failure from None
 
 
+class RateLimited(Exception):
+    """GitHub asked to wait longer than mlci's bound."""
+
+    def __init__(self, wait: float, bound: float) -> None:
+        super().__init__(
+            f"GitHub's rate limit asks to wait {wait:g} s, more than mlci waits "
+            f"({bound:g} s, MLCI_GITHUB_MAX_WAIT); re-run the job later"
+        )
+
+
 def _backoff(attempt: int) -> float:
     return float(min(2 ** (attempt - 1), 8))
+
+
+def _rate_limited(e: GithubException) -> bool:
+    return e.status == 429 or (e.status == 403 and "secondary rate limit" in _message(e).lower())
 
 
 def _retry_delay(e: GithubException, attempt: int) -> float | None:
     """Seconds to wait before trying again, or None when trying again cannot help."""
     if e.status >= 500:
         return _backoff(attempt)
-    if e.status == 429 or (e.status == 403 and "secondary rate limit" in _message(e).lower()):
+    if _rate_limited(e):
         after = (e.headers or {}).get("retry-after", "")
         return float(after) if after.strip().isdigit() else _backoff(attempt)
     return None
@@ -223,6 +281,10 @@ class _Session:
     body: str
     repo: str = ""
     comment_url: str | None = None
+    pruned: int = 0  # old images dropped from the assets branch
+    lost_race: bool = False  # another run posted this report's comment first, at the same moment
+    fresh_since: str | None = None  # our comment was created by a run at the same moment
+    server_date: str | None = None  # GitHub's clock, from the Date header of the comments
     _login: str | None = field(default=None, repr=False)
     _asked_login: bool = field(default=False, repr=False)
     _visible: bool | None = field(default=None, repr=False)
@@ -288,6 +350,45 @@ def publish(
     )
 
 
+def find_pull(ctx: CIContext) -> int:
+    """The open pull request whose head is ctx's head repository, branch and sha: how a
+    workflow_run of a fork's PR (whose `pull_requests` is empty) finds its PR number."""
+    hint = "the pull request may be closed, or its branch pushed again since; re-run the job"
+    if not (ctx.token and ctx.repository and ctx.head_repo and ctx.head_ref and ctx.head_sha):
+        raise PublishError(
+            "the workflow_run event names no pull request, and its head repository, branch "
+            "or sha is unknown (or there is no token to look the pull request up)",
+            where="GITHUB_EVENT_PATH",
+            hint=hint,
+        )
+    owner = ctx.head_repo.split("/")[0]
+    client = Client(ctx)
+    try:
+        _, pulls = client.call(
+            "GET",
+            f"/repos/{ctx.repository}/pulls",
+            params={"head": f"{owner}:{ctx.head_ref}", "state": "open", "per_page": 100},
+        )
+    except (GithubException, requests.RequestException, RateLimited) as e:
+        raise PublishError(
+            f"could not look up the pull request of {ctx.head_repo}:{ctx.head_ref} "
+            f"({client.last}: {getattr(e, 'status', type(e).__name__)})",
+            where=ctx.api_url,
+            hint="re-run the job once GitHub answers",
+        ) from e
+    finally:
+        client.close()
+    for pull in pulls:
+        if (pull.get("head") or {}).get("sha") == ctx.head_sha:
+            return int(pull["number"])
+    raise PublishError(
+        f"no open pull request from {ctx.head_repo}:{ctx.head_ref} at {ctx.head_sha[:12]} "
+        f"in {ctx.repository}",
+        where=ctx.api_url,
+        hint=hint,
+    )
+
+
 def _parts(ctx: CIContext, gh: GithubConfig, report: _Report) -> tuple[list[str], list[str]]:
     """What to publish, in order, and one line for each part that is off and why."""
     wanted = {"comment": gh.comment, "check run": gh.check, "status": gh.status}
@@ -315,7 +416,7 @@ def _run(s: _Session, parts: list[str], skipped: list[str], errors: list[str]) -
         try:
             try:
                 done.append(STEPS[part](s))
-            except (GithubException, requests.RequestException) as e:
+            except (GithubException, requests.RequestException, RateLimited) as e:
                 raise _explain(s, part, parts[i:], e) from e
         except _Failed as failed:
             (skipped if failed.skip else errors).append(failed.line)
@@ -326,6 +427,8 @@ def _run(s: _Session, parts: list[str], skipped: list[str], errors: list[str]) -
 
 def _explain(s: _Session, part: str, left: list[str], e: Exception) -> _Failed:
     """The line for a failed step, and whether the steps left would fail the same way."""
+    if isinstance(e, RateLimited):
+        return _Failed(f"{part}: {e}", final=True)
     if isinstance(e, requests.RequestException):
         return _Failed(
             f"{part}: no answer from {s.ctx.api_url} to {s.client.last} ({type(e).__name__})"
@@ -341,6 +444,8 @@ def _explain(s: _Session, part: str, left: list[str], e: Exception) -> _Failed:
         )
     if e.status == 403 and "not accessible by integration" in message.lower():
         return _Failed(_read_only(s, left, e), final=True, skip=True)
+    if e.status == 403 and part == "check run":
+        return _check_refused(s, message)
     if e.status == 404 and not s.visible():
         return _Failed(
             f"repository {s.ctx.repository} not found or not visible to the token in {source}: "
@@ -372,8 +477,9 @@ def _read_only(s: _Session, left: list[str], e: GithubException) -> str:
     if s.ctx.is_fork and source == "GITHUB_TOKEN":
         why = "a fork's pull request gets a read-only GITHUB_TOKEN"
         how = (
-            "run on pull_request from a branch of this repository, or give MLCI_TOKEN "
-            f"with {_words(needed)} write"
+            "to post the full report on forks' pull requests, add the workflow "
+            "mlci-publish.yml (on: workflow_run; see docs/forks.md), which posts it from the "
+            "job's artifact with a write token"
         )
     else:
         why = "403 Resource not accessible by integration"
@@ -381,7 +487,19 @@ def _read_only(s: _Session, left: list[str], e: GithubException) -> str:
         how = f"give {source} {_words(needed)} write"
         if source == "GITHUB_TOKEN":
             how = "give the job `permissions: {" + ", ".join(f"{p}: write" for p in needed) + "}`"
+        elif "check run" in left:
+            how += f"; {CHECK_TOKENS}"
     return f"{', '.join(left)}: the token in {source} may not write ({why}); {how}"
+
+
+def _check_refused(s: _Session, message: str) -> _Failed:
+    """A check run refused with 403 (a personal access token): the status still gates."""
+    source = s.ctx.token_source or "the token"
+    return _Failed(
+        f"check run: GitHub refused it for the token in {source} (403 {message}); "
+        f"{CHECK_TOKENS}; the commit status mlci/{s.name} still gates the merge",
+        skip=True,
+    )
 
 
 def _words(items: list[str]) -> str:
@@ -401,12 +519,13 @@ def _images(s: _Session) -> str:
     named = {n: _asset_path(data, n) for n, data in s.report.images.items()}
     files = {named[n]: s.report.images[n] for n in named}
     uploaded = _upload(s, files)
+    pruned = f", {s.pruned} older than {s.github.assets_keep_days} days dropped" if s.pruned else ""
     branch = urllib.parse.quote(s.github.assets_branch, safe="/")
     base = f"{s.ctx.server_url}/{s.ctx.repository}/raw/{branch}/"
     s.body = IMAGE.sub(
         lambda m: f'src="{base}{named[m.group(1)]}"' if m.group(1) in named else m.group(0), s.body
     )
-    return f"images ({len(files)}, {uploaded} uploaded)"
+    return f"images ({len(files)}, {uploaded} uploaded{pruned})"
 
 
 def _asset_path(data: bytes, name: str = ".png") -> str:
@@ -415,10 +534,18 @@ def _asset_path(data: bytes, name: str = ".png") -> str:
 
 
 def _upload(s: _Session, files: Mapping[str, bytes]) -> int:
-    """One commit with the files the branch lacks; never forced, retried when it moved."""
+    """One commit with the files the branch lacks; never forced, retried when it moved.
+
+    A re-run whose images are all there already costs one request (the tree, read by the
+    branch's name). When images are uploaded, those older than github.assets_keep_days
+    leave the branch in the same step (_old_paths, _reroot).
+    """
+    have = _tree_of_branch(s)
+    if have is not None and all(p in have for p in files):
+        return 0
     blobs: dict[str, str] = {}
     for _ in range(REF_ATTEMPTS):
-        head = _branch_head(s)
+        head = _branch_head(s) if have is not None else None
         tree, have = _tree(s, head) if head else (None, set())
         new = [p for p in files if p not in have]
         if not new:
@@ -427,13 +554,79 @@ def _upload(s: _Session, files: Mapping[str, bytes]) -> int:
             if p not in blobs:  # content-addressed: safe to repeat after a lost answer
                 body = {"content": base64.b64encode(files[p]).decode(), "encoding": "base64"}
                 blobs[p] = s.client.call("POST", f"{s.repo}/git/blobs", body=body)[1]["sha"]
-        commit = _commit(s, head, tree, {p: blobs[p] for p in new})
-        if _move_branch(s, head, commit):
-            return len(new)
+        old = _old_paths(s, head, set(files)) if head else set()
+        if old:
+            assert head is not None and tree is not None
+            if _reroot(s, head, tree, {p: blobs[p] for p in new}, old):
+                return len(new)
+        else:
+            commit = _commit(s, head, tree, {p: blobs[p] for p in new})
+            if _move_branch(s, head, commit):
+                return len(new)
+        have = set()  # the branch moved: read it again
     raise _Failed(
         f"images: the branch {s.github.assets_branch} kept moving under concurrent runs "
         f"({REF_ATTEMPTS} tries); re-run the job"
     )
+
+
+def _tree_of_branch(s: _Session) -> set[str] | None:
+    """Every path on the assets branch, or None when there is no branch yet."""
+    branch = urllib.parse.quote(s.github.assets_branch, safe="")
+    try:
+        _, data = s.client.call("GET", f"{s.repo}/git/trees/{branch}", params={"recursive": "1"})
+    except GithubException as e:
+        if e.status == 404 and s.visible():
+            return None
+        raise
+    return {e["path"] for e in data.get("tree", []) if e.get("type") == "blob"}
+
+
+def _old_paths(s: _Session, head: str, current: set[str]) -> set[str]:
+    """Images on the branch older than assets_keep_days, never the current run's.
+
+    The branch only ever adds files, so everything in the tree of its newest commit older
+    than the cutoff is at least that old: one listing and one tree read, and only in a run
+    that uploads.
+    """
+    cutoff = datetime.now(timezone.utc) - timedelta(days=s.github.assets_keep_days)
+    params = {"sha": head, "until": cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"), "per_page": 1}
+    _, found = s.client.call("GET", f"{s.repo}/commits", params=params)
+    if not found:
+        return set()
+    _, old = _tree(s, str(found[0]["sha"]))
+    return old - current
+
+
+def _reroot(s: _Session, head: str, tree: str, blobs: Mapping[str, str], old: set[str]) -> bool:
+    """Replace the branch by one root commit without the old images (and with the new):
+    the history that held the old ones is dropped, so a clone no longer downloads them.
+    The one forced update mlci makes, with a lease: it lands only if the branch is still
+    at `head`, the sha read (GraphQL updateRefs, beforeOid)."""
+    entries: list[JSON] = [
+        {"path": p, "mode": "100644", "type": "blob", "sha": sha} for p, sha in blobs.items()
+    ]
+    entries += [{"path": p, "mode": "100644", "type": "blob", "sha": None} for p in sorted(old)]
+    _, new_tree = s.client.call(
+        "POST", f"{s.repo}/git/trees", body={"base_tree": tree, "tree": entries}
+    )
+    message = (
+        f"mlci: images of the last {s.github.assets_keep_days} days "
+        f"({len(old)} older dropped, {len(blobs)} added for report {s.name})"
+    )
+    body = {"message": message, "tree": new_tree["sha"], "parents": []}
+    commit = str(s.client.call("POST", f"{s.repo}/git/commits", body=body)[1]["sha"])
+    repo_id = s.client.call("GET", s.repo)[1]["node_id"]
+    update = {"name": f"refs/heads/{s.github.assets_branch}", "beforeOid": head}
+    variables = {"repo": repo_id, "updates": [{**update, "afterOid": commit, "force": True}]}
+    _, answer = s.client.call(
+        "POST", s.client.graphql_url, body={"query": UPDATE_REFS, "variables": variables}
+    )
+    if answer.get("errors"):
+        # the lease failed (another run moved the branch) or GraphQL refused: try again
+        return _branch_head(s) == commit  # a lost answer may have landed all the same
+    s.pruned = len(old)
+    return True
 
 
 def _branch_head(s: _Session) -> str | None:
@@ -486,18 +679,28 @@ def _move_branch(s: _Session, head: str | None, commit: str) -> bool:
 
 
 def _comment(s: _Session) -> str:
-    """Edit our comment for this report name, or post it; never leave two of ours."""
+    """Edit our comment for this report name, or post it; never leave two of ours.
+
+    Runs at the same moment both post: listed again afterwards, the oldest comment stays,
+    and a run whose own comment was not the oldest lost the race (it leaves the check run
+    to the winner, so the head sha gets one).
+    """
     body, cut = _fit(s.body, COMMENT_LIMIT, COMMENT_NOTE, in_bytes=False)
     s.body = body
-    mine, posted = _ours(s), False
+    mine, posted = _ours(s), None
     if not mine:
         path = f"{s.repo}/issues/{s.ctx.pr_number}/comments"
-        _, new = s.client.call(
+        _, posted = s.client.call(
             "POST", path, body={"body": body}, look=lambda: next(iter(_ours(s)), None)
         )
-        posted = True
-        mine = _ours(s) or [new]  # listed again: a concurrent run may have posted as well
+        mine = _ours(s) or [posted]  # listed again: a concurrent run may have posted as well
     keep = mine[0]
+    if posted is not None and keep["id"] != posted["id"]:
+        s.lost_race = True
+    elif posted is None and _created_meanwhile(
+        str(keep.get("created_at")), s.server_date, s.ctx.started
+    ):
+        s.fresh_since = str(keep.get("created_at"))
     changed = _same(keep.get("body")) != _same(body)
     if changed:
         url = f"{s.repo}/issues/comments/{keep['id']}"
@@ -505,8 +708,21 @@ def _comment(s: _Session) -> str:
     for extra in mine[1:]:
         _delete_comment(s, extra)
     s.comment_url = keep.get("html_url")
-    how = "edited" if changed else ("posted" if posted else "unchanged")
+    how = "edited" if changed else ("posted" if posted is not None else "unchanged")
     return f"comment ({how}{', cut to fit' if cut else ''})"
+
+
+def _created_meanwhile(created: str, server_date: str | None, started: float | None) -> bool:
+    """Was the comment created after this mlci process started (by GitHub's clock, which
+    the Date header of the listing ties to ours)? Then another run is publishing too."""
+    if not server_date or started is None:
+        return False
+    try:
+        then = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+        skew = email.utils.parsedate_to_datetime(server_date).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return False
+    return then >= started + skew - CLOCK_SLACK
 
 
 def _ours(s: _Session) -> list[JSON]:
@@ -534,6 +750,7 @@ def _all_comments(s: _Session) -> list[JSON]:
     params: dict[str, Any] | None = {"per_page": 100}
     while url:
         headers, page = s.client.call("GET", url, params=params)
+        s.server_date = headers.get("date") or s.server_date
         comments += page
         match = NEXT_PAGE.search(headers.get("link", ""))
         url, params = (match.group(1), None) if match else (None, None)
@@ -556,16 +773,29 @@ def _same(text: str | None) -> str:
 
 
 def _check_run(s: _Session) -> str:
-    """A new completed check run on the head sha; annotations 50 per request."""
+    """A new completed check run on the head sha; annotations 50 per request.
+
+    Every publish posts its own (GitHub shows the latest per name), except when another
+    run of this report publishes at the same moment: then one check run is left.
+    """
+    if s.lost_race:
+        raise _Failed(
+            f"check run: another run of report {s.name} posted its comment at the same "
+            "moment; that run posts the check run",
+            skip=True,
+        )
     summary, _ = _fit(s.body, CHECK_LIMIT, CHECK_NOTE, in_bytes=True)
+    conclusion = "success" if s.report.result["verdict"] == "passed" else "failure"
     output = {"title": _tally(s.report.result), "summary": summary}
+    if s.fresh_since is not None and _same_check(s, s.fresh_since, output["title"], conclusion):
+        return "check run (the same verdict, posted by a run of this report at the same moment)"
     notes = _annotations(s)
     external_id = uuid.uuid4().hex  # finds this very run again after a lost answer
     body: JSON = {
         "name": f"mlci / {s.name}",
         "head_sha": s.ctx.head_sha,
         "status": "completed",
-        "conclusion": "success" if s.report.result["verdict"] == "passed" else "failure",
+        "conclusion": conclusion,
         "external_id": external_id,
         "output": {**output, "annotations": notes[:ANNOTATIONS_PER_REQUEST]},
         **({"details_url": s.ctx.run_url} if s.ctx.run_url else {}),
@@ -583,6 +813,26 @@ def _check_run(s: _Session) -> str:
             look=lambda total=total: _annotated(s, run["id"], total),  # type: ignore[misc]
         )
     return "check run" + (f" ({len(notes)} annotations)" if notes else "")
+
+
+def _same_check(s: _Session, since: str, title: str, conclusion: str) -> bool:
+    """Another run created our comment moments ago: it posts a check run too. Wait a few
+    seconds for it; when its verdict is ours, it stays the one check run of the sha."""
+    params = {"check_name": f"mlci / {s.name}", "filter": "all", "per_page": 100}
+    path = f"{s.repo}/commits/{s.ctx.head_sha}/check-runs"
+    waited = 0.0
+    while True:
+        _, data = s.client.call("GET", path, params=params)
+        runs = [r for r in data["check_runs"] if str(r.get("started_at")) >= since]
+        if runs:
+            return any(
+                r.get("conclusion") == conclusion and (r.get("output") or {}).get("title") == title
+                for r in runs
+            )
+        if waited >= min(RACE_WAIT, s.ctx.max_wait):
+            return False
+        s.client.wait(1.0)
+        waited += 1.0
 
 
 def _find_check(s: _Session, external_id: str) -> JSON | None:
@@ -620,14 +870,9 @@ def _status(s: _Session) -> str:
         "context": f"mlci/{s.name}",
         **({"target_url": target} if target else {}),
     }
-    # A 5xx is retried without looking: a repeated status is the same status, and an earlier
-    # publish's identical status would look like this one. A lost answer is looked for.
+    # a lost answer is looked for: a repeated status would be harmless, but is one more write
     s.client.call(
-        "POST",
-        f"{s.repo}/statuses/{s.ctx.head_sha}",
-        body=body,
-        look=lambda: _find_status(s, body),
-        look_on_5xx=False,
+        "POST", f"{s.repo}/statuses/{s.ctx.head_sha}", body=body, look=lambda: _find_status(s, body)
     )
     return "status"
 
