@@ -414,8 +414,11 @@ def _train(node: _Node) -> TrainConfig:
             hint="use train.command for your own script or train.sklearn for the built-in one",
         )
     out: dict[str, Any] = {}
+    for key in ("shell", "cache"):
+        if key in m:
+            out[key] = m[key].boolean()
     if "command" in m:
-        out["command"] = _command(m["command"])
+        out["command"] = _command(m["command"], shell=out.get("shell", False))
         if "metrics" not in m and "mlflow" not in m:
             node.fail(
                 "needs 'metrics': the file(s) your command writes",
@@ -426,9 +429,6 @@ def _train(node: _Node) -> TrainConfig:
     for key in ("metrics", "params", "plots", "data", "inputs"):
         if key in m:
             out[key] = m[key].strings()
-    for key in ("shell", "cache"):
-        if key in m:
-            out[key] = m[key].boolean()
     if out.get("shell") and "command" not in m:
         m["shell"].fail("needs train.command: the built-in pipeline runs no shell")
     if "mlflow" in m:
@@ -456,10 +456,22 @@ def _train(node: _Node) -> TrainConfig:
     return TrainConfig(**out)
 
 
-def _command(node: _Node) -> tuple[str, ...]:
+def _command(node: _Node, *, shell: bool) -> tuple[str, ...]:
+    """argv to run: a string split like a shell would (no shell runs it), a list as given,
+    or with train.shell the text for `bash -c`."""
+    if shell:
+        return ("bash", "-c", " ".join(node.strings()))
     if isinstance(node.value, str):
+        text = node.text()
+        operator = shell_operator(text)
+        if operator is not None:
+            node.fail(
+                f"has the shell operator `{operator}`, but no shell runs the command",
+                hint="set `train.shell: true` to run it with bash -c, or write one command "
+                "as a list of words",
+            )
         try:
-            argv = tuple(shlex.split(node.text()))
+            argv = tuple(shlex.split(text))
         except ValueError as e:
             node.fail(f"cannot be split into words: {e}", hint="check the quotes")
         return argv
@@ -467,6 +479,31 @@ def _command(node: _Node) -> tuple[str, ...]:
     if not argv:
         node.fail("must not be empty")
     return argv
+
+
+SHELL_OPERATORS = ("&&", "||", "$(", "|", ";", ">", "<", "`")
+
+
+def shell_operator(text: str) -> str | None:
+    """The first shell operator outside quotes (`&&`, `|`, `>`, `$(`...), else None: as
+    arguments it would silently reach the program (`get_data.py && python train.py`)."""
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and quote != "'":
+            i += 2
+            continue
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        else:
+            found = next((op for op in SHELL_OPERATORS if text.startswith(op, i)), None)
+            if found is not None:
+                return found
+        i += 1
+    return None
 
 
 def _sklearn(node: _Node) -> SklearnSpec:
