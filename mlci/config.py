@@ -220,19 +220,44 @@ def _lower_word(word: str) -> bool:
 # --- loading -------------------------------------------------------------------------
 
 
-def find(root: Path, config: Path | None = None) -> Path:
-    """The config file to use: --config as given, else mlci.yaml at the repository root."""
+def find(root: Path, config: Path | None = None, *, here: Path | None = None) -> Path:
+    """The config file to use: --config as given, else mlci.yaml at the repository root.
+    When there is none, the error lists the mlci.yaml files below `here` (projects in
+    sub-folders)."""
     path = config if config is not None else root / CONFIG_NAME
     if not path.is_file():
         if config is not None:
             raise ConfigError(
                 f"config file {config} not found", where="--config", hint="check the path"
             )
+        start = here or root
+        below = [display_path(p) for p in configs_below(start)]
+        if below:
+            raise ConfigError(
+                f"no {CONFIG_NAME} in {start} or above it; found below: " + ", ".join(below),
+                hint="cd into that project's folder, or pass --config FILE",
+            )
         raise ConfigError(
-            f"no {CONFIG_NAME} in {root}",
+            f"no {CONFIG_NAME} in {start} or above it",
             hint="run `mlci init` to write a starter, or pass --config FILE",
         )
     return path
+
+
+SKIPPED_DIRS = {".git", ".mlci", ".venv", "venv", "node_modules", ".dvc", "__pycache__"}
+
+
+def configs_below(start: Path, limit: int = 10) -> list[Path]:
+    """The mlci.yaml files under start, nearest first (virtualenvs and .git skipped)."""
+    import os
+
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(start):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        if CONFIG_NAME in files and Path(folder) != start:
+            found.append(Path(folder) / CONFIG_NAME)
+    found.sort(key=lambda p: (len(p.parts), str(p)))
+    return found[:limit]
 
 
 def load(path: Path) -> Config:
