@@ -49,6 +49,10 @@ def row(result: dict[str, Any], name: str) -> dict[str, Any]:
     return next(r for r in result["comparison"]["rows"] if r["name"] == name)
 
 
+def png_width(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[16:20], "big")
+
+
 def test_cml_project_with_metrics_txt_and_plot(repo: Path, run_cli: RunCli) -> None:
     adopters.build_cml(repo)
     written = adopt(run_cli, repo)
@@ -72,7 +76,9 @@ def test_cml_project_with_metrics_txt_and_plot(repo: Path, run_cli: RunCli) -> N
     assert row(result, "Accuracy")["base"] == pytest.approx(base_acc)
     assert row(result, "Accuracy")["head"] == pytest.approx(head_acc)
     assert result["baseline"]["strategy"] == "retrain"
-    assert "| `Accuracy` | " in report and "plot.png" in result["plots"][-1]
+    assert "| `Accuracy` | " in report and 'alt="plot: base | head"' in report
+    assert png_width(repo / ".mlci" / "report" / result["plots"][-1]) == 800  # two panels
+    assert png_width(repo / "plot.png") < 400  # the user's own file is left as it was
 
 
 def test_dvc_pipeline_with_a_stale_committed_metrics_json(repo: Path, run_cli: RunCli) -> None:
@@ -124,6 +130,7 @@ def test_dvclive_project_drops_step(repo: Path, run_cli: RunCli) -> None:
     assert {r["name"] for r in result["comparison"]["rows"]} == {"acc", "loss"}  # no `step`
     assert row(result, "acc")["base"] == pytest.approx(base["acc"])
     assert row(result, "acc")["head"] == pytest.approx(head["acc"])
+    assert {"plots/series-acc.png", "plots/series-loss.png"} <= set(result["plots"])
 
 
 def test_subfolder_project_with_its_own_requirements(repo: Path, run_cli: RunCli) -> None:

@@ -175,8 +175,30 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
         task=None,
         predictions=where.workdir / config.predictions if config.predictions else None,
         metric_files=list(config.metrics),
-        extra={},
+        extra=_drawn_by_training(config, where.workdir, tmp),
     )
+
+
+def _drawn_by_training(config: TrainConfig, workdir: Path, tmp: Path) -> dict[str, Path]:
+    """dvclive's per-step series and the user's images, kept in the record so that a
+    later report can draw this run beside another (base beside head)."""
+    from mlci import metrics as metric_files
+
+    extra: dict[str, Path] = {}
+    series: dict[str, list[tuple[float, float]]] = {}
+    for name in config.metrics:
+        live = metric_files.dvclive_dir(workdir / name)
+        if live is not None:
+            series.update(metric_files.dvclive_series(live))
+    if series:
+        extra["series.json"] = tmp / "series.json"
+        extra["series.json"].write_text(json.dumps(series), encoding="utf-8")
+    if config.plots:
+        from mlci import plots as drawing
+
+        images, _ = drawing.copy_user_plots(config.plots, workdir, tmp / "images")
+        extra.update({f"user/{image.name}": image for image in images})
+    return extra
 
 
 def _info(config: TrainConfig, where: Where, done: _Done, started: datetime) -> dict[str, Any]:
