@@ -53,12 +53,14 @@ def user_image_pair(head_image: Path, base_dir: Path | None) -> bool:
         return False
     import matplotlib.image
 
+    try:
+        pixels = [matplotlib.image.imread(str(p)) for p in (base_image, head_image)]
+    except (OSError, SyntaxError, ValueError):  # not a PNG matplotlib can read: shown as is
+        return False
     with drawing._style():
         fig = drawing._figure(4.0)
-        for ax, image, title in zip(
-            fig.subplots(1, 2), (base_image, head_image), ("base", "head"), strict=True
-        ):
-            ax.imshow(matplotlib.image.imread(str(image)))
+        for ax, image, title in zip(fig.subplots(1, 2), pixels, ("base", "head"), strict=True):
+            ax.imshow(image)
             ax.set_title(title)
             ax.axis("off")
     drawing.save(fig, head_image)
