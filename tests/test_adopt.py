@@ -20,6 +20,7 @@ import yaml
 from tests import adopters
 from tests.conftest import commit_all, git
 from tests.projects import RunCli, error_lines
+from tests.test_actions import actionlint
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +82,9 @@ def test_cml_project_with_metrics_txt_and_plot(repo: Path, run_cli: RunCli) -> N
     assert png_width(repo / "plot.png") < 400  # the user's own file is left as it was
 
 
-def test_dvc_pipeline_with_a_stale_committed_metrics_json(repo: Path, run_cli: RunCli) -> None:
+def test_dvc_pipeline_with_a_stale_committed_metrics_json(
+    repo: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
     written_at, stale_at = adopters.build_dvc(repo)
     committed = json.loads(git(repo, "show", f"{written_at}:metrics.json"))
     written = adopt(run_cli, repo)
@@ -92,6 +95,10 @@ def test_dvc_pipeline_with_a_stale_committed_metrics_json(repo: Path, run_cli: R
         "timeout": 3600,
     }
     assert written["gates"] == [{"metric": "accuracy", "max_drop": "2%"}]
+    workflow = repo / ".github" / "workflows" / "mlci.yml"
+    assert "python -m pip install dvc;" in workflow.read_text()
+    done = actionlint([workflow], repo, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
     base = json.loads((repo / "metrics.json").read_text())  # `dvc repro` of init's try
     assert base["accuracy"] != committed["accuracy"]  # the committed file is stale
 
@@ -133,7 +140,9 @@ def test_dvclive_project_drops_step(repo: Path, run_cli: RunCli) -> None:
     assert {"plots/series-acc.png", "plots/series-loss.png"} <= set(result["plots"])
 
 
-def test_subfolder_project_with_its_own_requirements(repo: Path, run_cli: RunCli) -> None:
+def test_subfolder_project_with_its_own_requirements(
+    repo: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
     adopters.build_subfolder(repo)
     project = repo / "regression"
     os.chdir(project)
@@ -150,6 +159,8 @@ def test_subfolder_project_with_its_own_requirements(repo: Path, run_cli: RunCli
     pr_steps = workflow["jobs"]["pull-request"]["steps"]
     assert {"working-directory": "regression"} in [s.get("with") for s in pr_steps]
     assert any(s.get("working-directory") == "regression" for s in pr_steps)
+    done = actionlint([repo / ".github" / "workflows" / "mlci-regression.yml"], repo, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
     base_text = (project / "metrics.txt").read_text()
 
     (project / "train.py").write_text((project / "train.py").read_text().replace("1.0", "0.1"))
