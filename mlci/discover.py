@@ -42,6 +42,7 @@ class Findings:
     plots: list[str] = field(default_factory=list)
     found: list[str] = field(default_factory=list)  # "train.command: dvc repro (dvc.yaml)"
     todos: dict[str, str] = field(default_factory=dict)  # key -> why it is a guess
+    origin: dict[str, str] = field(default_factory=dict)  # key -> where it was read
     requirements: bool = False
     uses_dvc: bool = False
 
@@ -51,6 +52,7 @@ class Findings:
         if new:
             target.extend(new)
             self.found.append(f"train.{key}: {', '.join(new)} ({where})")
+            self.origin[key] = f"{self.origin[key]}; {where}" if key in self.origin else where
 
 
 def discover(project: Path, repo_root: Path) -> Findings:
@@ -78,9 +80,11 @@ def discover(project: Path, repo_root: Path) -> Findings:
     if not found.command:
         found.command = ["python train.py"]
         found.todos["command"] = "no dvc.yaml, training step of a workflow or train.py found"
-    if not found.metrics and "metrics" not in found.todos:
+    if not found.metrics:
         found.metrics = ["metrics.json"]
-        found.todos["metrics"] = "no metric file, dvclive directory or dvc.yaml metrics found"
+        found.todos.setdefault(
+            "metrics", "no metric file, dvclive directory or dvc.yaml metrics found"
+        )
     return found
 
 

@@ -126,17 +126,23 @@ def _train_section(found: discover.Findings) -> str:
         "train:",
     ]
     lines += _todo(found, "command")
-    lines.append(f"  command: {json.dumps(command) if shell else _scalar(command)}")
+    lines.append(_keyed(found, "command", json.dumps(command) if shell else _scalar(command)))
     if shell:
-        lines.append("  shell: true            # several steps: run with bash -c")
+        lines.append("  shell: true  # several steps: run with bash -c")
     lines += _todo(found, "metrics")
-    lines.append(f"  metrics: {_items([_scalar(m) for m in found.metrics])}")
-    if found.params:
-        lines.append(f"  params: {_items([_scalar(p) for p in found.params])}")
-    if found.plots:
-        lines.append(f"  plots: {_items([_scalar(p) for p in found.plots])}")
+    lines.append(_keyed(found, "metrics", _items([_scalar(m) for m in found.metrics])))
+    for key in ("params", "plots"):
+        values: list[str] = getattr(found, key)
+        if values:
+            lines.append(_keyed(found, key, _items([_scalar(v) for v in values])))
     lines += ["  timeout: 3600", ""]
     return "\n".join(lines) + "\n"
+
+
+def _keyed(found: discover.Findings, key: str, value: str) -> str:
+    """`  key: value  # where it was found`."""
+    where = found.origin.get(key)
+    return f"  {key}: {value}" + (f"  # {where}" if where and key not in found.todos else "")
 
 
 def _todo(found: discover.Findings, key: str) -> list[str]:

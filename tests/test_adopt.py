@@ -198,7 +198,10 @@ def test_dvc_yaml_without_metrics_is_a_todo(repo: Path, run_cli: RunCli) -> None
     assert code == 0, err
     assert "TODO: metrics: dvc.yaml declares no metrics in any stage" in out
     text = (repo / "mlci.yaml").read_text()
-    assert "  # TODO: dvc.yaml declares no metrics in any stage: check this guess\n" in text
+    assert (
+        "  # TODO: dvc.yaml declares no metrics in any stage: check this guess\n"
+        "  metrics: metrics.json\n"
+    ) in text
     assert "command: dvc repro" in text and "# - metric: accuracy" in text
     assert not (repo / ".mlci" / "runs").exists()  # nothing to read: no training tried
 
