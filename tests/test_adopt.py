@@ -219,3 +219,28 @@ def test_init_never_overwrites_and_no_try_reads_the_committed_files(
     code, _, err = run_cli("init")
     assert code == 2 and error_lines(err)[0].startswith("mlci: error: mlci.yaml already exists")
     assert (repo / "mlci.yaml").read_text() == before
+
+
+def test_a_workflow_with_two_training_steps_gets_shell_true(repo: Path, run_cli: RunCli) -> None:
+    workflow = adopters.CML_WORKFLOW.replace(
+        "          python train.py\n", "          python get_data.py\n          python train.py\n"
+    )
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "cml.yaml").write_text(workflow)
+    (repo / "params.yaml").write_text("seed: 1\n")
+    commit_all(repo, "two steps")
+    code, out, err = run_cli("init", "--no-try")
+    assert code == 0, err
+    written = yaml.safe_load((repo / "mlci.yaml").read_text())
+    assert written["train"]["command"] == "python get_data.py && python train.py"
+    assert written["train"]["shell"] is True
+    assert written["train"]["metrics"] == "metrics.txt"
+    assert written["train"]["params"] == "params.yaml"
+    assert (
+        "found train.command: python get_data.py, python train.py (.github/workflows/cml.yaml)"
+        in out
+    )
+    assert (
+        "TODO: no metric file to read yet (init ran with --no-try)"
+        in (repo / "mlci.yaml").read_text()
+    )

@@ -12,24 +12,9 @@ from mlci.inputs import is_input
 from tests import projects
 from tests.conftest import commit_all
 from tests.projects import RunCli, Template
+from tests.test_diff_gate import files_template, on_branch, retrain_template
 
-
-@pytest.fixture(scope="module")
-def files_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    root = tmp_path_factory.mktemp("files") / "ridge"
-    return Template(root, projects.build_files_project(root))
-
-
-@pytest.fixture(scope="module")
-def retrain_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    root = tmp_path_factory.mktemp("retrain") / "ridge"
-    return Template(root, projects.build_retrain_project(root))
-
-
-def on_branch(template: Template, tmp_path: Path, mp: pytest.MonkeyPatch, branch: str) -> Path:
-    root = projects.checkout_copy(template, tmp_path / "repo", branch)
-    mp.chdir(root)
-    return root
+__all__ = ["files_template", "retrain_template"]  # fixtures shared with test_diff_gate
 
 
 def diff_json(run_cli: RunCli) -> dict[str, object]:
