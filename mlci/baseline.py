@@ -171,7 +171,10 @@ def from_files(ctx: Context) -> Baseline | str:
         stale = _stale(ctx, name)
         if stale:
             return f"committed files: {stale}"
-        raw = metric_files.parse_text(text, name)
+        try:
+            raw = metric_files.parse_text(text, name)
+        except MetricsError as e:
+            return f"committed files: {name} at {sha[:7]} cannot be read: {e.what}"
         for key, value in raw.items():
             number = metric_files.to_number(value)
             if number is not None:
