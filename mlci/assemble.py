@@ -122,7 +122,7 @@ def build(inputs: Inputs, out: Path) -> Report:
     for w in warnings:
         output.warn(w)
     notes += warnings
-    plots += [Plot(title=p.stem, path=p, link=p.relative_to(out).as_posix()) for p in user]
+    plots += _beside_base(inputs, user, out)
     return Report(
         name=cfg.report.name,
         title=cfg.report.title,
@@ -138,6 +138,25 @@ def build(inputs: Inputs, out: Path) -> Report:
         notes=tuple(notes),
         run_url=inputs.run_url,
     )
+
+
+def _beside_base(inputs: Inputs, user: list[Path], out: Path) -> list[Plot]:
+    """The user's images (base | head when the baseline's record has them) and dvclive's
+    per-step series, base and head curves on one plot."""
+    from mlci import sidebyside
+
+    base = inputs.baseline.record
+    base_dir = base.path if base is not None else None
+    made = []
+    for path in user:
+        paired = sidebyside.user_image_pair(path, base_dir)
+        title = f"{path.stem}: base | head" if paired else path.stem
+        made.append(Plot(title=title, path=path, link=path.relative_to(out).as_posix()))
+    wanted = inputs.config.report.plots
+    if wanted is None or "metrics" in wanted:
+        for path in sidebyside.series_curves(base_dir, inputs.head.path, out / "plots"):
+            made.append(Plot(title=path.stem, path=path, link=f"plots/{path.name}"))
+    return made
 
 
 def _predictions(rec: RunRecord | None, side: str) -> pd.DataFrame | None:

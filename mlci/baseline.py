@@ -1,10 +1,11 @@
 """Which record a pull request is judged against, and how it was found.
 
-Strategies are tried in order and the first that answers wins: a git note on the
-merge-base (or its nearest noted first-parent ancestor), the metric files as committed
-at the merge-base, retraining at the merge-base in a temporary worktree (or the record
-of an earlier retraining), and none. Each says why it did not answer, so the report can
-tell the reviewer what was tried.
+The sources of `baseline.sources` are tried in order and the first that answers wins: a
+git note on the merge-base (or its nearest noted first-parent ancestor), the metric files
+as committed at the merge-base (unless an input changed after them), retraining at the
+merge-base in a temporary worktree (or the record of an earlier retraining), and none.
+Each says why it did not answer, so the report can tell the reviewer what was tried. A
+baseline that cannot be produced is an outcome, not an error: the PR is still reported.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from mlci import output
 from mlci import record as records
 from mlci.config import Config, TrainConfig
-from mlci.errors import ConfigError, TrainingError, UsageError
+from mlci.errors import ConfigError, MetricsError, TrainingError, UsageError
 from mlci.record import RunRecord
 from mlci.workspace import Workspace
 
@@ -36,6 +37,7 @@ class Baseline:
     record: RunRecord | None = None
     detail: str = ""  # how it was found, in words
     tried: tuple[str, ...] = ()  # why the earlier strategies did not answer
+    log_tail: str = ""  # the end of a failed baseline training's log
 
     @property
     def found(self) -> bool:
@@ -63,6 +65,7 @@ class Baseline:
             "tried": list(self.tried),
             "description": self.describe(),
             "run_dir": str(self.record.path) if self.record and self.record.path else None,
+            "log_tail": self.log_tail,
         }
 
 
@@ -92,16 +95,20 @@ def resolve_ref(ws: Workspace, base: str | None, ci_base: str | None = None) -> 
 
 
 def find(ctx: Context) -> Baseline:
-    """Try each strategy in order; the first that finds a record wins."""
+    """Try each source of baseline.sources in order; the first that finds a record wins.
+
+    A source answers a Baseline with a record, or why it has none: a string, or a Baseline
+    without a record when it failed with a log worth showing (a retraining)."""
+    config = ctx.ws.config
     tried: list[str] = []
-    strategies: list[Callable[[Context], Baseline | str]] = []
-    if ctx.notes is not None:
-        strategies.append(ctx.notes)
-    strategies += [from_files, from_retraining]
-    for strategy in strategies:
-        answer = strategy(ctx)
-        if isinstance(answer, Baseline):
+    tail = ""
+    for name in config.baseline.source_order(config.train.mlflow is not None):
+        answer = SOURCES[name](ctx)
+        if isinstance(answer, Baseline) and answer.found:
             return replace(answer, tried=tuple(tried))
+        if isinstance(answer, Baseline):
+            tail = answer.log_tail or tail
+            answer = answer.detail
         tried.append(answer)
         output.debug(f"mlci: baseline: {answer}")
     return Baseline(
@@ -110,7 +117,20 @@ def find(ctx: Context) -> Baseline:
         merge_base=ctx.merge_base,
         detail="; ".join(tried),
         tried=tuple(tried),
+        log_tail=tail,
     )
+
+
+def from_notes(ctx: Context) -> Baseline | str:
+    """The note on the merge-base or its nearest noted ancestor (notes.from_notes)."""
+    return ctx.notes(ctx) if ctx.notes is not None else "git notes: not read by this command"
+
+
+def from_mlflow(ctx: Context) -> Baseline | str:
+    """The latest finished MLflow run tagged with the merge-base."""
+    if ctx.ws.config.train.mlflow is None:
+        return "mlflow: train.mlflow is not set"
+    return "mlflow: reading a baseline from MLflow runs is not available in this version"
 
 
 def train_config_at(ctx: Context, sha: str) -> tuple[TrainConfig, str]:
@@ -148,7 +168,13 @@ def from_files(ctx: Context) -> Baseline | str:
         text = repo.show(sha, ctx.ws.in_repo(name))
         if text is None:
             return f"committed files: {name} is not tracked at {sha[:7]}"
-        raw = metric_files.parse_text(text, name)
+        stale = _stale(ctx, name)
+        if stale:
+            return f"committed files: {stale}"
+        try:
+            raw = metric_files.parse_text(text, name)
+        except MetricsError as e:
+            return f"committed files: {name} at {sha[:7]} cannot be read: {e.what}"
         for key, value in raw.items():
             number = metric_files.to_number(value)
             if number is not None:
@@ -181,6 +207,27 @@ def from_files(ctx: Context) -> Baseline | str:
         record=rec,
         detail="metric files committed",
     )
+
+
+def _stale(ctx: Context, name: str) -> str:
+    """Why the committed `name` is not the model's, or '': an input (train.inputs) changed
+    in a later commit than it, up to the merge-base."""
+    from mlci.inputs import is_input
+
+    repo, ws = ctx.ws.repo, ctx.ws
+    written = repo.last_change(ctx.merge_base, ws.in_repo(name))
+    if written is None:
+        return ""
+    prefix = f"{ws.subdir}/" if ws.subdir else ""
+    for sha, paths in reversed(repo.changes_between(written, ctx.merge_base, ws.subdir)):
+        changed = [p.removeprefix(prefix) for p in paths if p.startswith(prefix)]
+        inputs = [p for p in changed if is_input(ws.config, p)]
+        if inputs:
+            return (
+                f"{name} is stale: committed at {written[:7]}, but {inputs[0]} changed later "
+                f"at {sha[:7]}"
+            )
+    return ""
 
 
 def _write_text(path: Path, text: str | None) -> Path | None:
@@ -219,14 +266,26 @@ def from_retraining(ctx: Context) -> Baseline | str:
         where = Where(sha=sha, workdir=workdir, code=repo.tree_of(sha), label=label)
         try:
             rec = run_training(train, where, state_root=ctx.ws.root)
-        except TrainingError as e:
-            e.hint = (e.hint or "") + (
-                "; this was the baseline: fix the base branch or set baseline.retrain: false"
+        except (TrainingError, MetricsError) as e:
+            output.warn(f"the baseline could not be trained: {e.sentence()}")
+            return Baseline(
+                strategy="none",
+                ref=ctx.ref,
+                merge_base=sha,
+                detail=f"retraining at {sha[:7]} failed: {e.what}",
+                log_tail=e.detail,
             )
-            raise
     return Baseline(
         strategy="retrain", ref=ctx.ref, merge_base=sha, sha=sha, record=rec, detail="retrained"
     )
+
+
+SOURCES: dict[str, Callable[[Context], Baseline | str]] = {
+    "notes": from_notes,
+    "mlflow": from_mlflow,
+    "files": from_files,
+    "retrain": from_retraining,
+}
 
 
 def _reusable(rec: RunRecord, train: TrainConfig) -> bool:

@@ -287,19 +287,28 @@ def demo(
 
 
 @app.command()
-def init() -> int:
-    """Write a starter mlci.yaml and GitHub workflow.
+def init(
+    no_try: Annotated[
+        bool, typer.Option("--no-try", help="Do not train once to see which metrics come out.")
+    ] = False,
+) -> int:
+    """Write mlci.yaml and a GitHub workflow from what the repository already has.
 
-    Writes mlci.yaml and .github/workflows/mlci.yml (never overwriting) and adds .mlci/
-    to .gitignore."""
+    Reads dvc.yaml, CML/Actions workflows, params.yaml, dvclive and metric files; writes
+    mlci.yaml here and a workflow (never overwriting), trains once unless --no-try and
+    gates the metrics that came out; adds .mlci/ to .gitignore."""
     from mlci import gitrepo, scaffold
     from mlci.resources import templates_dir
 
     repo = gitrepo.Repo(Path.cwd())
     workflow = (templates_dir() / "workflows" / "mlci.yml").read_text(encoding="utf-8")
     branch = repo.default_branch() or repo.current_branch() or "main"
-    result = scaffold.init(repo.root, workflow=workflow, base_branch=branch)
+    result = scaffold.init(
+        Path.cwd(), repo, workflow=workflow, base_branch=branch, try_training=not no_try
+    )
     output.result(result.summary(_shown))
+    if result.failure is not None:
+        raise result.failure
     return 0
 
 

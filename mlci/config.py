@@ -221,19 +221,44 @@ def _lower_word(word: str) -> bool:
 # --- loading -------------------------------------------------------------------------
 
 
-def find(root: Path, config: Path | None = None) -> Path:
-    """The config file to use: --config as given, else mlci.yaml at the repository root."""
+def find(root: Path, config: Path | None = None, *, here: Path | None = None) -> Path:
+    """The config file to use: --config as given, else mlci.yaml at the repository root.
+    When there is none, the error lists the mlci.yaml files below `here` (projects in
+    sub-folders)."""
     path = config if config is not None else root / CONFIG_NAME
     if not path.is_file():
         if config is not None:
             raise ConfigError(
                 f"config file {config} not found", where="--config", hint="check the path"
             )
+        start = here or root
+        below = [display_path(p) for p in configs_below(start)]
+        if below:
+            raise ConfigError(
+                f"no {CONFIG_NAME} in {start} or above it; found below: " + ", ".join(below),
+                hint="cd into that project's folder, or pass --config FILE",
+            )
         raise ConfigError(
-            f"no {CONFIG_NAME} in {root}",
+            f"no {CONFIG_NAME} in {start} or above it",
             hint="run `mlci init` to write a starter, or pass --config FILE",
         )
     return path
+
+
+SKIPPED_DIRS = {".git", ".mlci", ".venv", "venv", "node_modules", ".dvc", "__pycache__"}
+
+
+def configs_below(start: Path, limit: int = 10) -> list[Path]:
+    """The mlci.yaml files under start, nearest first (virtualenvs and .git skipped)."""
+    import os
+
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(start):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        if CONFIG_NAME in files and Path(folder) != start:
+            found.append(Path(folder) / CONFIG_NAME)
+    found.sort(key=lambda p: (len(p.parts), str(p)))
+    return found[:limit]
 
 
 def load(path: Path) -> Config:
@@ -429,8 +454,11 @@ def _train(node: _Node) -> TrainConfig:
             hint="use train.command for your own script or train.sklearn for the built-in one",
         )
     out: dict[str, Any] = {}
+    for key in ("shell", "cache"):
+        if key in m:
+            out[key] = m[key].boolean()
     if "command" in m:
-        out["command"] = _command(m["command"])
+        out["command"] = _command(m["command"], shell=out.get("shell", False))
         if "metrics" not in m and "mlflow" not in m:
             node.fail(
                 "needs 'metrics': the file(s) your command writes",
@@ -442,9 +470,6 @@ def _train(node: _Node) -> TrainConfig:
         if key in m:
             out[key] = m[key].strings()
             _inside(m[key])
-    for key in ("shell", "cache"):
-        if key in m:
-            out[key] = m[key].boolean()
     if out.get("shell") and "command" not in m:
         m["shell"].fail("needs train.command: the built-in pipeline runs no shell")
     if "mlflow" in m:
@@ -482,10 +507,22 @@ def _inside(node: _Node) -> None:
             item.fail(f"leads outside the repository: {item.value}", hint=paths.HINT)
 
 
-def _command(node: _Node) -> tuple[str, ...]:
+def _command(node: _Node, *, shell: bool) -> tuple[str, ...]:
+    """argv to run: a string split like a shell would (no shell runs it), a list as given,
+    or with train.shell the text for `bash -c`."""
+    if shell:
+        return ("bash", "-c", " ".join(node.strings()))
     if isinstance(node.value, str):
+        text = node.text()
+        operator = shell_operator(text)
+        if operator is not None:
+            node.fail(
+                f"has the shell operator `{operator}`, but no shell runs the command",
+                hint="set `train.shell: true` to run it with bash -c, or write one command "
+                "as a list of words",
+            )
         try:
-            argv = tuple(shlex.split(node.text()))
+            argv = tuple(shlex.split(text))
         except ValueError as e:
             node.fail(f"cannot be split into words: {e}", hint="check the quotes")
         return argv
@@ -493,6 +530,31 @@ def _command(node: _Node) -> tuple[str, ...]:
     if not argv:
         node.fail("must not be empty")
     return argv
+
+
+SHELL_OPERATORS = ("&&", "||", "$(", "|", ";", ">", "<", "`")
+
+
+def shell_operator(text: str) -> str | None:
+    """The first shell operator outside quotes (`&&`, `|`, `>`, `$(`...), else None: as
+    arguments it would silently reach the program (`get_data.py && python train.py`)."""
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and quote != "'":
+            i += 2
+            continue
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        else:
+            found = next((op for op in SHELL_OPERATORS if text.startswith(op, i)), None)
+            if found is not None:
+                return found
+        i += 1
+    return None
 
 
 def _sklearn(node: _Node) -> SklearnSpec:

@@ -7,6 +7,7 @@ the user's branches, index or working tree; the notes refs are the only refs it 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -349,6 +350,38 @@ class Repo:
     def tracked_at(self, rev: str, path: str) -> bool:
         status, out, _ = self._run("cat-file", "-t", self._object(rev, path))
         return status == 0 and out == "blob"
+
+    def last_change(self, rev: str, path: str) -> str | None:
+        """The newest commit up to rev that changed path; None when none did."""
+        status, out, _ = self._run(
+            "log", "-1", "--format=%H", self.resolve(rev), "--", self._relative(path) or "."
+        )
+        return out.strip() or None if status == 0 else None
+
+    def changes_between(self, since: str, rev: str, directory: str) -> list[tuple[str, list[str]]]:
+        """(sha, repo-relative paths it changed) of each commit in since..rev touching
+        directory, oldest first."""
+        out = self._git(
+            "log",
+            "--reverse",
+            "--format=%x00%H",
+            "--name-only",
+            f"{since}..{self.resolve(rev)}",
+            "--",
+            self._relative(directory) or ".",
+        )
+        commits = []
+        for block in out.split("\0")[1:]:
+            sha, *names = [line for line in block.splitlines() if line.strip()]
+            commits.append((sha, names))
+        return commits
+
+    def diff_digest(self) -> str:
+        """A hash of the uncommitted changes to tracked files (the diff against HEAD)."""
+        status, data, err = self._run_bytes("diff", "--binary", "HEAD")
+        if status:
+            raise self._failed(("diff", "--binary", "HEAD"), err)
+        return hashlib.sha256(data).hexdigest()
 
     def list_files(self, rev: str, directory: str) -> list[str]:
         """Tracked files under directory at rev, recursively, as repo-relative posix paths."""

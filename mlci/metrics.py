@@ -1,4 +1,4 @@
-"""Metric and params files: json, yaml, csv/tsv (last row) and dvclive output, flattened.
+"""Metric and params files: json, yaml, csv/tsv (last row), text and dvclive output, flattened.
 
 Users write metrics in whatever shape their training already produces; this module turns
 every one of them into one flat ``name -> value`` mapping (nested keys joined with '.'),
@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,9 +23,16 @@ from mlci import output
 from mlci.errors import MetricsError
 from mlci.paths import inside, is_inside
 
-SUPPORTED = (".json", ".yaml", ".yml", ".csv", ".tsv")
+SUPPORTED = (".json", ".yaml", ".yml", ".csv", ".tsv", ".txt", ".log")
 DVCLIVE_TSV_DIR = Path("plots") / "metrics"
 _DVCLIVE_INDEX = ("timestamp", "step")
+# `Accuracy: 0.844`, `Mean Absolute Error = 41.99` (CML's metrics.txt), `acc: 93%`
+_TEXT_PAIR = re.compile(
+    r"^\s*(?P<name>[^:=]*?[^\s:=])\s*[:=]\s*"
+    r"(?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan)"
+    r"\s*%?\.?\s*$",
+    re.IGNORECASE,
+)
 
 
 class MissingMetricsFile(MetricsError):
@@ -86,7 +94,7 @@ def parse_text(text: str, name: str) -> dict[str, object]:
         raise MetricsError(
             f"unknown file format {kind}",
             where=name,
-            hint="use a .json, .yaml, .yml, .csv or .tsv file, or a dvclive directory",
+            hint="use a .json, .yaml, .yml, .csv, .tsv, .txt or .log file, or a dvclive directory",
         )
     if not text.strip():
         raise MetricsError(
@@ -96,6 +104,8 @@ def parse_text(text: str, name: str) -> dict[str, object]:
         data = _parse_json(text, name)
     elif suffix in (".yaml", ".yml"):
         data = _parse_yaml(text, name)
+    elif suffix in (".txt", ".log"):
+        return _parse_pairs(text, name)
     else:
         return _parse_table(text, name, delimiter="\t" if suffix == ".tsv" else ",")
     if not isinstance(data, dict):
@@ -138,6 +148,24 @@ def _parse_yaml(text: str, name: str) -> object:
         problem = bounded.yaml_problem(e)
         hint = "fix the YAML at that position" if mark is not None else FLAT_HINT
         raise MetricsError(f"invalid YAML: {problem}", where=where, hint=hint) from e
+
+
+def _parse_pairs(text: str, name: str) -> dict[str, object]:
+    """Every `NAME: NUMBER` / `NAME = NUMBER`, several per line split by ',' or ';'; lines
+    of prose around them are skipped. A name seen twice keeps its last value (a log)."""
+    values: dict[str, object] = {}
+    for line in text.splitlines():
+        for part in re.split(r"[,;]", line):
+            match = _TEXT_PAIR.match(part)
+            if match:
+                values[match["name"]] = float(match["number"])
+    if not values:
+        raise MetricsError(
+            "no `NAME: NUMBER` or `NAME = NUMBER` in this text file",
+            where=name,
+            hint="write one value per line, such as `Accuracy: 0.93`",
+        )
+    return values
 
 
 def _parse_table(text: str, name: str, delimiter: str) -> dict[str, object]:
@@ -204,7 +232,36 @@ def read_file(
             where=shown,
             hint=f"check {key} in mlci.yaml and that the training writes this file",
         )
-    return parse_text(_read_text(path, shown), shown)
+    values = parse_text(_read_text(path, shown), shown)
+    if dvclive_dir(path) is not None:
+        values.pop("step", None)  # dvclive/metrics.json named directly
+    return values
+
+
+def dvclive_dir(path: Path) -> Path | None:
+    """The dvclive output directory that a train.metrics entry is, or is the summary of."""
+    folder = path if path.is_dir() else path.parent
+    if path.is_file() and path.name != "metrics.json":
+        return None
+    return folder if (folder / DVCLIVE_TSV_DIR).is_dir() else None
+
+
+def dvclive_series(directory: Path) -> dict[str, list[tuple[float, float]]]:
+    """dvclive's per-step series, `name -> [(step, value)]`, from plots/metrics/**.tsv."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for tsv in sorted((directory / DVCLIVE_TSV_DIR).rglob("*.tsv")):
+        name = ".".join(tsv.relative_to(directory / DVCLIVE_TSV_DIR).with_suffix("").parts)
+        with tsv.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        points = []
+        for i, row in enumerate(rows):
+            step = to_number(row.get("step", i))
+            value = to_number(row.get(tsv.stem))
+            if step is not None and value is not None:
+                points.append((step, value))
+        if points:
+            series[name] = points
+    return series
 
 
 def _read_text(path: Path, shown: str) -> str:
@@ -224,7 +281,7 @@ def _read_dvclive(directory: Path, shown: str) -> dict[str, object]:
     """dvclive's summary metrics.json, else the last step of each plots/metrics tsv."""
     summary = directory / "metrics.json"
     if summary.is_file() and is_inside(summary, directory):
-        return read_file(summary, display=f"{shown}/metrics.json")
+        return read_file(summary, display=f"{shown}/metrics.json")  # without its step
     found = (directory / DVCLIVE_TSV_DIR).rglob("*.tsv")
     tsvs = sorted(t for t in found if is_inside(t, directory))
     if not tsvs:

@@ -43,16 +43,17 @@ def head_record(ws: Workspace) -> RunRecord:
     """HEAD's run record or, like `dvc metrics diff`, the metric files in the working tree."""
     from mlci import metrics as metric_files
     from mlci import record as records
+    from mlci.train.runner import checkout_run_id
 
     sha = ws.repo.head_sha()
-    found = records.find(ws.root, sha)
+    found = records.find(ws.root, checkout_run_id(ws))
     if found is not None:
         return found
     files = ws.config.train.metrics
     if not files or not all((ws.root / f).exists() for f in files):
         raise UsageError(
             f"no run record for HEAD ({sha[:7]}) and no metric files in the working tree",
-            where=str(records.run_dir(ws.root, sha)),
+            where=str(records.run_dir(ws.root, checkout_run_id(ws))),
             hint="run `mlci train` first",
         )
     values = metric_files.read_metrics(files, ws.root)

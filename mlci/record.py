@@ -141,6 +141,7 @@ def write(
         if predictions is not None:
             shutil.copyfile(predictions, tmp / PREDICTIONS)
         for name, src in (extra or {}).items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)  # user/plot.png
             shutil.copyfile(src, tmp / name)
         if target.exists():
             old = target.with_name(f".old-{target.name}-{os.getpid()}")

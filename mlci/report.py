@@ -217,6 +217,10 @@ def _details(report: Report, log_lines: int) -> str:
             tail,
             "```",
         ]
+    base_tail = report.baseline.log_tail.strip()
+    if log_lines and base_tail:
+        tail = "\n".join(base_tail.splitlines()[-log_lines:]).replace("```", "'''")
+        lines += ["", "Baseline training log:", "", "```text", tail, "```"]
     return "\n".join(lines) + "\n"
 
 

@@ -49,7 +49,7 @@ def open_workspace(
     repo = Repo(here)
     if config_path is None:
         config_path = _find_upwards(here, repo.root.resolve())
-    path = configs.find(repo.root, config_path)
+    path = configs.find(repo.root, config_path, here=here)
     config = configs.with_report_name(configs.load(path.resolve()), report_name)
     output.debug(f"mlci: config {path.resolve()}, repository {repo.root}")
     return Workspace(repo=repo, config=config)

@@ -245,3 +245,38 @@ def test_configs_are_frozen(tmp_path: Path) -> None:
     cfg = load(tmp_path, "train:\n  command: x\n  metrics: m.json\n")
     with pytest.raises(AttributeError):
         cfg.precision = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("command", "operator"),
+    [
+        ("python get_data.py && python train.py", "&&"),
+        ("python train.py || true", "||"),
+        ("python train.py | tee out.log", "|"),
+        ("python a.py; python b.py", ";"),
+        ("python train.py > log.txt", ">"),
+        ("python train.py < in.txt", "<"),
+        ("python train.py --seed $(date +%s)", "$("),
+        ("python train.py --seed `date`", "`"),
+    ],
+)
+def test_shell_operator_in_a_command_string_is_named(
+    tmp_path: Path, command: str, operator: str
+) -> None:
+    line = error(tmp_path, f"train:\n  command: {command}\n  metrics: m.json\n")
+    assert f"train.command has the shell operator `{operator}`" in line
+    assert "mlci.yaml:2)" in line and "train.shell: true" in line and "list" in line
+
+
+def test_quoted_operators_are_arguments_and_shell_true_runs_bash(tmp_path: Path) -> None:
+    quoted = load(
+        tmp_path, "train:\n  command: python t.py --sep '&&' \"a|b\" x\\;y\n  metrics: m.json\n"
+    )
+    assert quoted.train.command == ("python", "t.py", "--sep", "&&", "a|b", "x;y")
+    text = "train:\n  command: python get_data.py && python train.py\n  shell: true\n  metrics: m.json\n"
+    cfg = load(tmp_path, text)
+    assert cfg.train.shell and cfg.train.command == (
+        "bash",
+        "-c",
+        "python get_data.py && python train.py",
+    )

@@ -172,8 +172,8 @@ def test_dvclive_directory_with_metrics_json(tmp_path: Path) -> None:
     write(tmp_path, "dvclive/metrics.json", json.dumps({"train": {"loss": 0.2}, "step": 4}))
     write(tmp_path, "dvclive/plots/metrics/train/loss.tsv", "timestamp\tstep\tloss\n1\t0\t9\n")
     got = read_metrics(["dvclive"], tmp_path)
-    assert got.values == {"train.loss": 0.2, "step": 4.0}
-    assert got.sources == {"train.loss": "dvclive", "step": "dvclive"}
+    assert got.values == {"train.loss": 0.2}  # dvclive's step is not a metric
+    assert got.sources == {"train.loss": "dvclive"}
 
 
 def test_dvclive_directory_with_only_tsv_files(tmp_path: Path) -> None:
@@ -306,12 +306,53 @@ def test_yaml_top_level_list(tmp_path: Path) -> None:
     assert "the top level is a list" in line and "(m.yaml)" in line
 
 
-@pytest.mark.parametrize(("name", "shown"), [("m.txt", "'.txt'"), ("metrics", "(no extension)")])
+@pytest.mark.parametrize(("name", "shown"), [("m.ini", "'.ini'"), ("metrics", "(no extension)")])
 def test_unknown_extension(tmp_path: Path, name: str, shown: str) -> None:
     line = error_line(tmp_path, name, "acc 0.5\n")
     assert f"unknown file format {shown} ({name})" in line
-    for ext in (".json", ".yaml", ".yml", ".csv", ".tsv", "dvclive"):
+    for ext in (".json", ".yaml", ".yml", ".csv", ".tsv", ".txt", ".log", "dvclive"):
         assert ext in line
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Accuracy: 0.844\n", {"Accuracy": 0.844}),  # CML's classic metrics.txt
+        (
+            "Mean Absolute Error = 41.99, Mean Squared Error = 1788.0.\n",
+            {"Mean Absolute Error": 41.99, "Mean Squared Error": 1788.0},
+        ),
+        ("Done\nacc: 93%; f1 = 0.9\nloss: 1e-3\n", {"acc": 93.0, "f1": 0.9, "loss": 0.001}),
+        ("epoch 1 loss: 0.5\nepoch 2 loss: 0.4\n", {"epoch 1 loss": 0.5, "epoch 2 loss": 0.4}),
+        ("rmse = -inf\nval: nan\n", {"rmse": -math.inf, "val": math.nan}),
+    ],
+)
+def test_text_metric_files(tmp_path: Path, text: str, expected: dict[str, float]) -> None:
+    write(tmp_path, "metrics.txt", text)
+    got = read_metrics(["metrics.txt"], tmp_path).values
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        assert got[name] == value or (math.isnan(value) and math.isnan(got[name]))
+
+
+def test_log_file_keeps_the_last_value_of_a_name(tmp_path: Path) -> None:
+    write(tmp_path, "train.log", "step 1\nloss: 0.9\nstep 2\nloss: 0.3\n")
+    assert read_metrics(["train.log"], tmp_path).values == {"loss": 0.3}
+
+
+def test_text_file_without_a_number_is_one_clear_line(tmp_path: Path) -> None:
+    line = error_line(tmp_path, "metrics.txt", "Accuracy: high\nall good\n")
+    assert line.startswith("mlci: error: no `NAME: NUMBER` or `NAME = NUMBER`")
+    assert "(metrics.txt)" in line and "Accuracy: 0.93" in line and "\n" not in line
+
+
+def test_dvclive_series_and_step_dropped_from_a_named_summary(tmp_path: Path) -> None:
+    write(tmp_path, "dvclive/metrics.json", json.dumps({"acc": 0.9, "step": 2}))
+    write(tmp_path, "dvclive/plots/metrics/acc.tsv", "timestamp\tstep\tacc\n1\t0\t0.5\n2\t1\t0.9\n")
+    assert read_metrics(["dvclive/metrics.json"], tmp_path).values == {"acc": 0.9}
+    from mlci.metrics import dvclive_series
+
+    assert dvclive_series(tmp_path / "dvclive") == {"acc": [(0.0, 0.5), (1.0, 0.9)]}
 
 
 def test_not_utf8(tmp_path: Path) -> None:

@@ -276,6 +276,20 @@ def test_log_tail_shows_the_last_lines_as_a_terminal_would(tmp_path: Path) -> No
     assert log_tail(tmp_path / "missing.log") == ""
 
 
+def test_log_tail_drops_ansi_codes_and_progress_redraws_but_the_log_keeps_them(
+    tmp_path: Path,
+) -> None:
+    keras = (
+        b"\x1b[1m1/3\x1b[0m \x1b[32m\xe2\x94\x81\x1b[0m loss: 0.9\r"
+        b"\x1b[1m3/3\x1b[0m \x1b[32m\xe2\x94\x81\xe2\x94\x81\x1b[0m loss: 0.5\n"
+        b"\x1b]0;title\x07Epoch 2/2 12%\x08\x08\x08100%\n"
+    )
+    log = tmp_path / "train.log"
+    log.write_bytes(keras)
+    assert log_tail(log) == "3/3 \u2501\u2501 loss: 0.5\nEpoch 2/2 100%"
+    assert log.read_bytes() == keras
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(0, "0s"), (42.9, "42s"), (65, "1m05s"), (300, "5m00s"), (7385, "2h03m05s")],

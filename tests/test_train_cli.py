@@ -6,6 +6,7 @@ nothing: the user's files and git state are as they were and no run record is le
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -216,11 +217,18 @@ def test_uncommitted_changes_are_trained_and_recorded_as_dirty(
     assert code == 0, err
     assert "uncommitted changes" in err
     sha = git(project, "rev-parse", "HEAD")
-    info = json.loads((project / ".mlci" / "runs" / sha / "record.json").read_text())
-    assert info["dirty"] is True
+    diff = hashlib.sha256(
+        subprocess.run(
+            ["git", "diff", "--binary", "HEAD"], cwd=project, check=True, capture_output=True
+        ).stdout
+    ).hexdigest()
+    run = f"{sha}+{diff[:8]}"  # never the commit's own run directory
+    assert projects.run_entries(project) == [run]
+    info = json.loads((project / ".mlci" / "runs" / run / "record.json").read_text())
+    assert info["dirty"] is True and info["sha"] == sha
     assert info["fingerprints"]["code"] != git(project, "rev-parse", "HEAD^{tree}")
     assert info["fingerprints"]["code"] == tree_of_working_files(project)
-    params = json.loads((project / ".mlci" / "runs" / sha / "params.json").read_text())
+    params = json.loads((project / ".mlci" / "runs" / run / "params.json").read_text())
     assert params["model.alpha"] == 0.5  # what was trained, not what was committed
     assert projects.git_state(project) == before  # the user's index was not touched
 
@@ -310,7 +318,7 @@ def test_no_mlci_yaml_says_run_mlci_init(repo: Path, run_cli: RunCli) -> None:
     code, _, err = run_cli("train")
     assert code == 2
     assert projects.error_lines(err) == [
-        f"mlci: error: no mlci.yaml in {repo}. Run `mlci init` to write a starter, "
+        f"mlci: error: no mlci.yaml in {repo} or above it. Run `mlci init` to write a starter, "
         "or pass --config FILE."
     ]
     assert_nothing_changed(repo, before)

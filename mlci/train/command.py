@@ -11,6 +11,7 @@ import codecs
 import contextlib
 import os
 import queue
+import re
 import shlex
 import signal
 import subprocess
@@ -91,9 +92,28 @@ def log_tail(path: Path, lines: int = 20) -> str:
             data = f.read()
     except OSError:
         return ""
-    text = data.decode("utf-8", errors="replace").rstrip("\n")
-    shown = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]
+    text = _ANSI.sub("", data.decode("utf-8", errors="replace")).rstrip("\n")
+    shown = [_redrawn(line) for line in text.split("\n")]
     return "\n".join(shown[-lines:]) if text else ""
+
+
+# colours, cursor moves and window titles (Keras and tqdm progress bars): a report shows text
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
+
+
+def _redrawn(line: str) -> str:
+    """A line as it ends up on a terminal: the last `\r` redraw, backspaces applied."""
+    line = line.rstrip("\r").rsplit("\r", 1)[-1]
+    if "\b" not in line:
+        return line
+    kept: list[str] = []
+    for char in line:
+        if char == "\b":
+            if kept:
+                kept.pop()
+        else:
+            kept.append(char)
+    return "".join(kept)
 
 
 def _spawn(

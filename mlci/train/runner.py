@@ -41,6 +41,11 @@ class Where:
     code: str  # fingerprint of the tracked files (a git tree id)
     dirty: bool = False
     label: str = "training"  # "training" or "training baseline at 1a2b3c4 (main)"
+    run_id: str = ""  # the run directory's name: sha, or sha+<diff hash> when dirty
+
+    @property
+    def key(self) -> str:
+        return self.run_id or self.sha
 
 
 def train_checkout(ws: Workspace) -> RunRecord:
@@ -56,8 +61,19 @@ def train_checkout(ws: Workspace) -> RunRecord:
         code=repo.code_fingerprint(),
         dirty=dirty,
         label=f"training at {sha[:7]}",
+        run_id=checkout_run_id(ws, dirty=dirty),
     )
     return train(ws.config.train, where, state_root=ws.root)
+
+
+def checkout_run_id(ws: Workspace, *, dirty: bool | None = None) -> str:
+    """The checkout's run directory name: HEAD's sha, plus the first 8 hex of the diff's
+    hash when there are uncommitted changes, so that it never shares the commit's record
+    (which may be the baseline's)."""
+    sha = ws.repo.head_sha()
+    if not (ws.repo.is_dirty() if dirty is None else dirty):
+        return sha
+    return f"{sha}+{ws.repo.diff_digest()[:8]}"
 
 
 def train(config: TrainConfig, where: Where, *, state_root: Path) -> RunRecord:
@@ -83,7 +99,7 @@ def _keep_log(log: Path, state_root: Path, sha: str) -> Path | None:
 
 
 def _train(config: TrainConfig, where: Where, state_root: Path) -> RunRecord:
-    target = records.run_dir(state_root, where.sha)
+    target = records.run_dir(state_root, where.key)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".train-", dir=target.parent) as scratch:
         tmp = Path(scratch)
@@ -93,7 +109,7 @@ def _train(config: TrainConfig, where: Where, state_root: Path) -> RunRecord:
         try:
             done = _execute(config, where, tmp, log)
         except MlciError as e:
-            kept = _keep_log(log, state_root, where.sha)
+            kept = _keep_log(log, state_root, where.key)
             if kept is not None and e.where == str(log):
                 e.where = display_path(kept)
             raise
@@ -161,8 +177,30 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
         if config.predictions
         else None,
         metric_files=list(config.metrics),
-        extra={},
+        extra=_drawn_by_training(config, where.workdir, tmp),
     )
+
+
+def _drawn_by_training(config: TrainConfig, workdir: Path, tmp: Path) -> dict[str, Path]:
+    """dvclive's per-step series and the user's images, kept in the record so that a
+    later report can draw this run beside another (base beside head)."""
+    from mlci import metrics as metric_files
+
+    extra: dict[str, Path] = {}
+    series: dict[str, list[tuple[float, float]]] = {}
+    for name in config.metrics:
+        live = metric_files.dvclive_dir(workdir / name)
+        if live is not None:
+            series.update(metric_files.dvclive_series(live))
+    if series:
+        extra["series.json"] = tmp / "series.json"
+        extra["series.json"].write_text(json.dumps(series), encoding="utf-8")
+    if config.plots:
+        from mlci import plots as drawing
+
+        images, _ = drawing.copy_user_plots(config.plots, workdir, tmp / "images")
+        extra.update({f"user/{image.name}": image for image in images})
+    return extra
 
 
 def _info(config: TrainConfig, where: Where, done: _Done, started: datetime) -> dict[str, Any]:

@@ -1,0 +1,117 @@
+"""baseline.sources in order, what feeds training, and a dirty head's own run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlci import config as configs
+from mlci.inputs import is_input
+from tests import projects
+from tests.conftest import commit_all
+from tests.projects import RunCli, Template
+from tests.test_diff_gate import files_template, on_branch, retrain_template
+
+__all__ = ["files_template", "retrain_template"]  # fixtures shared with test_diff_gate
+
+
+def diff_json(run_cli: RunCli) -> dict[str, object]:
+    code, out, err = run_cli("diff", "main", "--json")
+    assert code == 0, err
+    return dict(json.loads(out)["baseline"])
+
+
+def with_sources(root: Path, sources: str) -> None:
+    text = (root / "mlci.yaml").read_text().split("baseline:")[0]
+    (root / "mlci.yaml").write_text(text + f"baseline:\n  sources: {sources}\n")
+    commit_all(root, f"baseline sources {sources}")
+
+
+def test_sources_are_tried_in_the_order_given(
+    files_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    root = on_branch(files_template, tmp_path, monkeypatch, "pr")
+    with_sources(root, "[mlflow, files]")
+    found = diff_json(run_cli)
+    assert found["strategy"] == "file"
+    assert found["tried"] == ["mlflow: train.mlflow is not set"]
+
+    with_sources(root, "[notes]")
+    found = diff_json(run_cli)
+    assert found["strategy"] == "none"
+    assert len(found["tried"]) == 1 and str(found["tried"][0]).startswith("notes: no note")
+
+
+def test_stale_committed_metrics_are_skipped_naming_both_commits(
+    files_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    root = on_branch(files_template, tmp_path, monkeypatch, "main")
+    (root / "docs").mkdir()
+    (root / "docs" / "model.md").write_text("# not an input\n")
+    commit_all(root, "docs only: the committed metrics stay the model's")
+    found = diff_json(run_cli)
+    assert found["strategy"] == "file"
+
+    text = (root / "mlci.yaml").read_text()
+    (root / "mlci.yaml").write_text(text + "baseline:\n  sources: [files]\n")
+    (root / "params.yaml").write_text(projects.params_yaml(3.0))
+    changed = commit_all(root, "alpha 3, metrics.json not updated")
+    found = diff_json(run_cli)
+    written = files_template.shas["c2"]
+    assert found["strategy"] == "none"
+    assert found["tried"] == [
+        f"committed files: metrics.json is stale: committed at {written[:7]}, but "
+        f"mlci.yaml changed later at {changed[:7]}"
+    ]
+
+
+def test_a_dirty_head_on_the_merge_base_has_its_own_run_directory(
+    retrain_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    root = on_branch(retrain_template, tmp_path, monkeypatch, "main")
+    (root / "params.yaml").write_text(projects.params_yaml(0.5))  # uncommitted, on main
+    code, _, err = run_cli("run", "--dry-run", "--base", "main")
+    assert code in (0, 1), err
+    sha = retrain_template.shas["c2"]
+    runs = projects.run_entries(root)
+    assert len(runs) == 2 and sha in runs
+    [dirty] = [r for r in runs if r != sha]
+    assert dirty.startswith(f"{sha}+") and len(dirty) == len(sha) + 9
+    report = (root / ".mlci" / "report" / "report.md").read_text()
+    assert "ridge alpha=0.5" in report and "ridge alpha=1.0" not in report
+    result = json.loads((root / ".mlci" / "report" / "result.json").read_text())
+    r2 = {r["name"]: r for r in result["comparison"]["rows"]}["r2"]
+    assert r2["base"] != r2["head"]
+
+
+def test_is_input(tmp_path: Path) -> None:
+    path = tmp_path / "mlci.yaml"
+    path.write_text(
+        "train:\n  command: python train.py\n  metrics: [eval/metrics.json, dvclive]\n"
+        "  params: params.json\n  predictions: preds.csv\n  plots: ['plots/*.png']\n"
+    )
+    cfg = configs.load(path)
+    for name in ("train.py", "data/x.csv", "params.yaml", "src/a/b.py", "mlci.yaml"):
+        assert is_input(cfg, name), name
+    for name in (
+        "README.md",
+        "src/NOTES.md",
+        "docs/a/b.txt",
+        ".github/workflows/ci.yml",
+        "LICENSE.txt",
+        "eval/metrics.json",
+        "dvclive/plots/metrics/acc.tsv",
+        "params.json",
+        "preds.csv",
+        "plots/roc.png",
+        ".mlci/runs/x/metrics.json",
+    ):
+        assert not is_input(cfg, name), name
+    path.write_text(
+        "train:\n  command: python train.py\n  metrics: m.json\n  inputs: ['src/**', '*.py']\n"
+    )
+    cfg = configs.load(path)
+    assert is_input(cfg, "src/deep/model.py") and is_input(cfg, "tools/x.py")
+    assert not is_input(cfg, "data/x.csv") and not is_input(cfg, "m.json")
