@@ -8,6 +8,7 @@ project in a sub-folder gets a workflow with `working-directory` and a `paths:` 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,9 +76,10 @@ def init(
     }
     for path in targets:
         if path.exists() or path.is_symlink():  # a dangling symlink is someone's too
+            shown = os.path.relpath(path)  # not resolved: a symlink is named as itself
             raise UsageError(
-                f"{display_path(path)} already exists",
-                where=display_path(path),
+                f"{shown} already exists",
+                where=shown,
                 hint="`mlci init` never overwrites a file: move it away or edit it by hand",
             )
         for folder in path.relative_to(repo.root).parents:

@@ -719,7 +719,7 @@ def test_parsing_tex_in_names_is_drawn_as_text(repo: Path, run_cli) -> None:  # 
 
 
 def test_parsing_huge_numbers_in_predictions_draw_the_residuals(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    rows = "".join(f"{i + 0.5},{i + 0.25}\n" for i in range(30)) + "1e308,-1e308\ninf,0.5\n"
+    rows = "".join(f"{i + 0.5},{i + 0.25}\n" for i in range(30)) + "1e308,-1e308\n1e300,0.5\n"
     train = TRAIN + "open('predictions.csv', 'w').write(open('rows.csv').read())\n"
     make(
         repo,
