@@ -6,14 +6,17 @@ these files, so every later stage takes a RunRecord and never a special case.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mlci import atomic, lock
 
 SCHEMA = 1
 STATE_DIR = ".mlci"
@@ -32,13 +35,30 @@ def state_dir(root: Path) -> Path:
     path = root / STATE_DIR
     ignore = path / ".gitignore"
     if not ignore.exists():
-        path.mkdir(parents=True, exist_ok=True)
-        ignore.write_text("# mlci's own state: never committed\n*\n", encoding="utf-8")
+        atomic.write_text(ignore, "# mlci's own state: never committed\n*\n")
     return path
 
 
 def run_dir(root: Path, sha: str) -> Path:
     return state_dir(root) / "runs" / sha
+
+
+@contextlib.contextmanager
+def claim(path: Path) -> Iterator[bool]:
+    """Hold the lock of a run directory (a file beside it, as the directory itself gets
+    replaced): one run writes it, the others wait. True when another run held it first."""
+    with lock.held(path.with_name(f".{path.name}.lock"), f"the run record {path}") as waited:
+        yield waited
+
+
+def stamp(path: Path) -> tuple[int, int] | None:
+    """Which version of a record is on disk (record.json's inode and mtime), to tell one
+    written by another run while this one waited from one that was there before."""
+    try:
+        st = (path / INFO).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 @dataclass(frozen=True)
@@ -119,7 +139,8 @@ def write(
     predictions: Path | None = None,
     extra: dict[str, Path] | None = None,
 ) -> RunRecord:
-    """Write the record into `target` atomically: a failed write leaves the old one intact."""
+    """Write the record into `target` atomically, under its lock: a failed write leaves
+    the old one intact, and a reader sees the old record or the new one, never a mix."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
@@ -133,13 +154,8 @@ def write(
             shutil.copyfile(predictions, tmp / PREDICTIONS)
         for name, src in (extra or {}).items():
             shutil.copyfile(src, tmp / name)
-        if target.exists():
-            old = target.with_name(f".old-{target.name}-{os.getpid()}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
+        with claim(target):
+            atomic.replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return RunRecord(
@@ -170,4 +186,9 @@ def read(path: Path) -> RunRecord | None:
 
 
 def find(root: Path, sha: str) -> RunRecord | None:
-    return read(run_dir(root, sha))
+    """The record of sha, read under its lock: a run writing it is waited for."""
+    path = run_dir(root, sha)
+    if not path.parent.is_dir():  # nothing trained here yet: create no lock either
+        return None
+    with claim(path):
+        return read(path)
