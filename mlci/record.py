@@ -51,6 +51,20 @@ def claim(path: Path) -> Iterator[bool]:
         yield waited
 
 
+@contextlib.contextmanager
+def scratch(target: Path, kind: str) -> Iterator[Path]:
+    """A scratch directory beside `target`, removed after. The caller holds target's
+    claim, so an earlier one of the same kind was left by a killed run: it goes too."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{kind}-{target.name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=f".{kind}-{target.name}-", dir=target.parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def stamp(path: Path) -> tuple[int, int] | None:
     """Which version of a record is on disk (record.json's inode and mtime), to tell one
     written by another run while this one waited from one that was there before."""
@@ -141,9 +155,7 @@ def write(
 ) -> RunRecord:
     """Write the record into `target` atomically, under its lock: a failed write leaves
     the old one intact, and a reader sees the old record or the new one, never a mix."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
+    with claim(target), scratch(target, "tmp") as tmp:
         (tmp / METRICS).write_text(dump_json(record.metrics), encoding="utf-8")
         (tmp / PARAMS).write_text(dump_json(record.params), encoding="utf-8")
         info = {"schema": SCHEMA, "sha": record.sha, **record.info}
@@ -154,10 +166,7 @@ def write(
             shutil.copyfile(predictions, tmp / PREDICTIONS)
         for name, src in (extra or {}).items():
             shutil.copyfile(src, tmp / name)
-        with claim(target):
-            atomic.replace_dir(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        atomic.replace_dir(tmp, target)
     return RunRecord(
         sha=record.sha, metrics=record.metrics, params=record.params, info=info, path=target
     )

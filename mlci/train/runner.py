@@ -11,7 +11,6 @@ import glob
 import hashlib
 import json
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -107,8 +106,7 @@ def _same(rec: RunRecord, config: TrainConfig, where: Where) -> bool:
 
 def _train(config: TrainConfig, where: Where, state_root: Path) -> RunRecord:
     target = records.run_dir(state_root, where.sha)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".train-", dir=target.parent) as scratch:
+    with records.scratch(target, "train") as scratch:
         tmp = Path(scratch)
         log = tmp / records.LOG
         started = datetime.now(timezone.utc)
