@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mlci import lock
+from mlci.config import display_path
 
 LOCK_NAME = ".mlci.lock"  # the report directory's lock, inside it while held
 
@@ -85,7 +86,7 @@ def staged_dir(out: Path, prepare: Callable[[Path], object]) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(prefix=".mlci-stage-", dir=out))
     try:
         yield stage
-        with lock.held(out / LOCK_NAME, f"the report directory {out}"):
+        with lock.held(out / LOCK_NAME, f"the report directory {display_path(out)}"):
             prepare(out)
             files = sorted(p for p in stage.rglob("*") if p.is_file())
             # result.json names the report's files: it goes in last

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mlci import output
+from mlci.config import display_path
 
 _held: dict[str, int] = {}  # lock files this process holds -> depth (a holder may re-enter)
 
@@ -38,7 +39,15 @@ def held(path: Path, what: str) -> Iterator[bool]:
             if not _held[key]:
                 del _held[key]
         return
-    fd, waited = _acquire(path, what)
+    try:
+        fd, waited = _acquire(path, what)
+    except OSError as e:  # a file system without flock, a read-only directory
+        output.warn(
+            f"cannot lock {display_path(path)} ({e.strerror or e}): going on without the "
+            "lock, so another mlci run in this checkout at the same time may collide"
+        )
+        yield False
+        return
     try:
         _take_over(fd, path)
         os.ftruncate(fd, 0)
@@ -90,7 +99,7 @@ def _take_over(fd: int, path: Path) -> None:
     gone = owner.get("host") == socket.gethostname() and not _alive(owner.get("pid"))
     output.info(
         f"mlci: took over a stale lock left by {_describe(owner)}"
-        f"{' (no longer running)' if gone else ''}: {path}"
+        f"{' (no longer running)' if gone else ''}: {display_path(path)}"
     )
 
 

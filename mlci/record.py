@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci import atomic, lock
+from mlci.config import display_path
 
 SCHEMA = 1
 STATE_DIR = ".mlci"
@@ -47,7 +48,9 @@ def run_dir(root: Path, sha: str) -> Path:
 def claim(path: Path) -> Iterator[bool]:
     """Hold the lock of a run directory (a file beside it, as the directory itself gets
     replaced): one run writes it, the others wait. True when another run held it first."""
-    with lock.held(path.with_name(f".{path.name}.lock"), f"the run record {path}") as waited:
+    with lock.held(
+        path.with_name(f".{path.name}.lock"), f"the run record {display_path(path)}"
+    ) as waited:
         yield waited
 
 

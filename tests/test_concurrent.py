@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +78,12 @@ def start(root: Path, log: Path, *args: str) -> subprocess.Popen[str]:
         )
 
 
-def wait_for(what: str, done: object, procs: list[subprocess.Popen[str]], logs: list[Path]) -> None:
+def wait_for(
+    what: str, done: Callable[[], bool], procs: list[subprocess.Popen[str]], logs: list[Path]
+) -> None:
     """Poll until done() holds; fail, showing the runs' output, if a run ends first."""
     deadline = time.monotonic() + PATIENCE
-    while not done():  # type: ignore[operator]
+    while not done():
         ended = [p for p in procs if p.poll() is not None]
         if ended or time.monotonic() > deadline:
             for p in procs:
