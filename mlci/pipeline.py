@@ -316,7 +316,7 @@ def write_report(
     # rendered privately, then moved in whole under out_dir's lock: another run writing
     # the same report directory never leaves a mix of two reports
     with atomic.staged_dir(out_dir, assemble.prepare_out_dir) as stage:
-        built = assemble.build(inputs, stage)
+        built = assemble.build(inputs, stage, report_dir=out_dir)
         if started is not None:
             built = replace(built, timings={**built.timings, "total": time.monotonic() - started})
         paths = reports.write(built, stage)

@@ -162,9 +162,9 @@ def run_round(co: Checkout, n: int, round_no: int, outs: list[Path | None]) -> s
                 os.killpg(p.pid, signal.SIGKILL)
         (co.gate / "pr").unlink(missing_ok=True)
     errs = [log.read_text() for log in logs]
-    for (code, out), err in zip(results, errs, strict=True):
+    for (code, printed), err in zip(results, errs, strict=True):
         assert code == 0, err
-        assert "Traceback" not in err and "verdict: passed" in out, err
+        assert "Traceback" not in err and "verdict: passed" in printed, err
     assert sum("trained by another mlci run: its record reused" in e for e in errs) == n - 1
     new = projects.trainings(co.counter)[len(before) :]
     assert [t["args"][-1] for t in new].count("pr") == 1, new  # this commit, trained once
@@ -182,7 +182,7 @@ def assert_base_trained_once(co: Checkout) -> None:
     assert projects.git(co.root, "worktree", "list").count("\n") == 0  # only the checkout
 
 
-@pytest.mark.parametrize(("n", "rounds"), [(2, ROUNDS or 3), (4, ROUNDS or 2)])
+@pytest.mark.parametrize(("n", "rounds"), [(2, ROUNDS or 2), (4, ROUNDS or 1)])
 def test_concurrent_dry_runs_train_each_commit_once(
     checkout: Checkout, tmp_path: Path, n: int, rounds: int
 ) -> None:
