@@ -73,12 +73,13 @@ def _acquire(path: Path, what: str) -> tuple[int, bool]:
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not waited:
-                output.info(f"mlci: waiting for {_describe(_owner(fd))}, which holds {what}")
-            waited = True
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not waited:
+                    output.info(f"mlci: waiting for {_describe(_owner(fd))}, which holds {what}")
+                waited = True
+                fcntl.flock(fd, fcntl.LOCK_EX)  # Ctrl-C ends the wait
         except BaseException:
             os.close(fd)
             raise
