@@ -106,8 +106,9 @@ def _remove_old_plots(out: Path) -> None:
             path.unlink()
 
 
-def build(inputs: Inputs, out: Path) -> Report:
-    """Draw the plots into out/plots and return the Report that links them."""
+def build(inputs: Inputs, out: Path, report_dir: Path | None = None) -> Report:
+    """Draw the plots into out/plots and return the Report that links them (out may be a
+    private directory whose files go to report_dir once complete)."""
     cfg, head, base = inputs.config, inputs.head, inputs.baseline.record
     notes = list(inputs.notes)
     head_df = _predictions(head, "head")
@@ -117,7 +118,7 @@ def build(inputs: Inputs, out: Path) -> Report:
     plots = _draw(inputs, wanted, head_df, base_df, task, out / "plots")
     from mlci import plots as drawing
 
-    skip = (record.state_dir(cfg.root), out)  # never copy mlci's own images back in
+    skip = (record.state_dir(cfg.root), out, report_dir or out)  # never copy mlci's own images
     user, warnings = drawing.copy_user_plots(cfg.train.plots, cfg.root, out / "plots", exclude=skip)
     for w in warnings:
         output.warn(w)

@@ -10,6 +10,7 @@ baseline that cannot be produced is an outcome, not an error: the PR is still re
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -193,7 +194,7 @@ def from_files(ctx: Context) -> Baseline | str:
         "dirty": False,
     }
     rec = RunRecord(sha=sha, metrics=values, params=params, info=info)
-    extra = _write_text(target.parent / f".pred-{sha}.csv", pred_text)
+    extra = _write_text(target.parent / f".pred-{sha}-{os.getpid()}.csv", pred_text)
     try:
         rec = records.write(target, rec, predictions=extra)
     finally:
@@ -239,10 +240,20 @@ def _write_text(path: Path, text: str | None) -> Path | None:
 
 
 def from_retraining(ctx: Context) -> Baseline | str:
-    """Retrain at the merge-base in a temporary worktree, or reuse an earlier retraining."""
-    sha, repo = ctx.merge_base, ctx.ws.repo
+    """Retrain at the merge-base in a temporary worktree, or reuse an earlier retraining.
+
+    The record is claimed while it is looked for and made: a run that finds another one
+    retraining the same merge-base waits and reuses its record (one worktree, one training).
+    """
+    sha = ctx.merge_base
+    with records.claim(records.run_dir(ctx.ws.root, sha)):
+        return _retrain(ctx, sha)
+
+
+def _retrain(ctx: Context, sha: str) -> Baseline | str:
+    repo = ctx.ws.repo
     train, note = train_config_at(ctx, sha)
-    earlier = records.find(ctx.ws.root, sha)
+    earlier = records.read(records.run_dir(ctx.ws.root, sha))
     if earlier is not None and _reusable(earlier, train):
         return Baseline(
             strategy="retrain",

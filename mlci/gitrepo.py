@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci import output
+from mlci import lock, output
 from mlci.errors import GitError, UsageError
 
 if TYPE_CHECKING:
@@ -483,16 +483,19 @@ class Repo:
         """Fetch remote's notes and merge them in (the local note wins a conflict).
 
         False, with a warning, when there is nothing to fetch or the fetch fails (offline).
+        Locked per clone: two runs fetching and merging at once would trip on git's ref locks.
         """
         full = _full_notes_ref(ref)
-        problem = self._fetch_notes(remote, full)
+        with lock.held(Path(self._repo.common_dir) / "mlci-notes.lock", f"{full} of this clone"):
+            problem = self._fetch_notes(remote, full)
+            if not problem:
+                self._merge_notes(full, _tracking_ref(remote, full))
         if problem:
             if problem.endswith(" yet"):  # normal before the first `mlci record --push`
                 output.info(f"mlci: {problem}; going on with the local notes")
             else:
                 output.warn(f"{problem}; going on with the local notes")
             return False
-        self._merge_notes(full, _tracking_ref(remote, full))
         return True
 
     def _fetch_notes(self, remote: str, full: str) -> str | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci import output
+from mlci import atomic, output
 from mlci.errors import PublishError, UsageError
 from mlci.pipeline import (
     default_out,
@@ -119,7 +119,7 @@ def publish_github(
         config_file=ws.in_repo(ws.config.path.name),
     )
     md = report_dir / "report.md"
-    md.write_text(result.body, encoding="utf-8")  # report.md is exactly the comment body
+    atomic.write_text(md, result.body)  # report.md is exactly the comment body
     _say(result)
     _local_publish(ws, ctx, md, comment_url=result.comment_url or "")
     _strict(ctx, result, strict=strict)

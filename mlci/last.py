@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlci import atomic
 from mlci import record as records
 from mlci.baseline import Baseline
 from mlci.errors import UsageError
@@ -64,9 +65,9 @@ def save(
         "evidence": evidence,
     }
     path = records.state_dir(root) / NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mlci's own state: compact, and NaN as JSON's NaN token, which Python reads back
-    path.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
+    # mlci's own state: compact, and NaN as JSON's NaN token, which Python reads back;
+    # written whole, so that `mlci gate` never reads a comparison half written by another run
+    atomic.write_text(path, json.dumps(doc, sort_keys=True))
     return path
 
 

@@ -16,6 +16,7 @@ import difflib
 import gzip
 import json
 import math
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -296,7 +297,7 @@ def materialise(root: Path, note: Note) -> RunRecord:
     there = records.read(target)
     if there is not None and _same(there, note):
         return there
-    scratch = target.parent / f".note-{rec.sha}.csv"
+    scratch = target.parent / f".note-{rec.sha}-{os.getpid()}.csv"  # one per run
     if note.predictions is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch.write_bytes(note.predictions)

@@ -296,7 +296,7 @@ def write_report(
     """compare -> gate -> plots -> report.md, report.html, result.json."""
     import time
 
-    from mlci import assemble
+    from mlci import assemble, atomic
     from mlci import report as reports
 
     comparison = compare(ws, head, found)
@@ -315,10 +315,16 @@ def write_report(
         timings=timings,
         run_url=run_url,
     )
-    built = assemble.build(inputs, out_dir)
-    if started is not None:
-        built = replace(built, timings={**built.timings, "total": time.monotonic() - started})
-    paths = reports.write(built, out_dir)
+    # rendered privately, then moved in whole under out_dir's lock: another run writing
+    # the same report directory never leaves a mix of two reports
+    with atomic.staged_dir(out_dir, assemble.prepare_out_dir) as stage:
+        built = assemble.build(inputs, stage, report_dir=out_dir)
+        if started is not None:
+            built = replace(built, timings={**built.timings, "total": time.monotonic() - started})
+        paths = reports.write(built, stage)
+    paths = {key: out_dir / path.relative_to(stage) for key, path in paths.items()}
+    plots = tuple(replace(p, path=out_dir / p.href) for p in built.plots)
+    built = replace(built, plots=plots)
     return Outcome(verdict=verdict, paths=paths, report=built, evidence=judged.evidence)
 
 

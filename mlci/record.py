@@ -6,15 +6,17 @@ these files, so every later stage takes a RunRecord and never a special case.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlci import atomic, lock
 from mlci.config import display_path
 from mlci.errors import UsageError
 
@@ -41,13 +43,46 @@ def state_dir(root: Path) -> Path:
         )
     ignore = path / ".gitignore"
     if not ignore.exists():
-        path.mkdir(parents=True, exist_ok=True)
-        ignore.write_text("# mlci's own state: never committed\n*\n", encoding="utf-8")
+        atomic.write_text(ignore, "# mlci's own state: never committed\n*\n")
     return path
 
 
 def run_dir(root: Path, sha: str) -> Path:
     return state_dir(root) / "runs" / sha
+
+
+@contextlib.contextmanager
+def claim(path: Path) -> Iterator[bool]:
+    """Hold the lock of a run directory (a file beside it, as the directory itself gets
+    replaced): one run writes it, the others wait. True when another run held it first."""
+    with lock.held(
+        path.with_name(f".{path.name}.lock"), f"the run record {display_path(path)}"
+    ) as waited:
+        yield waited
+
+
+@contextlib.contextmanager
+def scratch(target: Path, kind: str) -> Iterator[Path]:
+    """A scratch directory beside `target`, removed after. The caller holds target's
+    claim, so an earlier one of the same kind was left by a killed run: it goes too."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{kind}-{target.name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=f".{kind}-{target.name}-", dir=target.parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def stamp(path: Path) -> tuple[int, int] | None:
+    """Which version of a record is on disk (record.json's inode and mtime), to tell one
+    written by another run while this one waited from one that was there before."""
+    try:
+        st = (path / INFO).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 @dataclass(frozen=True)
@@ -128,10 +163,9 @@ def write(
     predictions: Path | None = None,
     extra: dict[str, Path] | None = None,
 ) -> RunRecord:
-    """Write the record into `target` atomically: a failed write leaves the old one intact."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
+    """Write the record into `target` atomically, under its lock: a failed write leaves
+    the old one intact, and a reader sees the old record or the new one, never a mix."""
+    with claim(target), scratch(target, "tmp") as tmp:
         (tmp / METRICS).write_text(dump_json(record.metrics), encoding="utf-8")
         (tmp / PARAMS).write_text(dump_json(record.params), encoding="utf-8")
         info = {"schema": SCHEMA, "sha": record.sha, **record.info}
@@ -143,15 +177,7 @@ def write(
         for name, src in (extra or {}).items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)  # user/plot.png
             shutil.copyfile(src, tmp / name)
-        if target.exists():
-            old = target.with_name(f".old-{target.name}-{os.getpid()}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        atomic.replace_dir(tmp, target)
     return RunRecord(
         sha=record.sha, metrics=record.metrics, params=record.params, info=info, path=target
     )
@@ -180,4 +206,9 @@ def read(path: Path) -> RunRecord | None:
 
 
 def find(root: Path, sha: str) -> RunRecord | None:
-    return read(run_dir(root, sha))
+    """The record of sha, read under its lock: a run writing it is waited for."""
+    path = run_dir(root, sha)
+    if not path.parent.is_dir():  # nothing trained here yet: create no lock either
+        return None
+    with claim(path):
+        return read(path)

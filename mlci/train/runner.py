@@ -10,9 +10,7 @@ import contextlib
 import glob
 import hashlib
 import json
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci import __version__, output, paths
+from mlci import __version__, atomic, output, paths
 from mlci import record as records
 from mlci.config import TrainConfig, display_path
 from mlci.errors import ConfigError, MlciError, TrainingError
@@ -80,9 +78,24 @@ def train(config: TrainConfig, where: Where, *, state_root: Path) -> RunRecord:
     """Run the training of `config` at `where` and write `.mlci/runs/<sha>/` under state_root.
 
     A failed training leaves no record; its log is kept in `.mlci/logs/<sha>/train.log`.
+    The record is claimed first: a run that finds another training the same commit waits
+    and takes the record it writes instead of training again.
     """
+    target = records.run_dir(state_root, where.key)
+    before = records.stamp(target)
     try:
-        return _train(config, where, state_root)
+        with records.claim(target) as waited:
+            fresh = records.read(target) if waited else None
+            if (
+                fresh is not None
+                and records.stamp(target) != before
+                and _same(fresh, config, where)
+            ):
+                output.info(
+                    f"mlci: {where.sha[:7]} was just trained by another mlci run: its record reused"
+                )
+                return fresh
+            return _train(config, where, state_root)
     except MlciError as e:
         if config.sklearn is not None and isinstance(e, ConfigError) and config.sklearn.where:
             e.where = f"{config.sklearn.where}, {e.where}" if e.where else config.sklearn.where
@@ -93,15 +106,23 @@ def _keep_log(log: Path, state_root: Path, sha: str) -> Path | None:
     if not log.is_file():
         return None
     kept = records.state_dir(state_root) / "logs" / sha / records.LOG
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(log, kept)
+    atomic.copy_file(log, kept)
     return kept
+
+
+def _same(rec: RunRecord, config: TrainConfig, where: Where) -> bool:
+    """A record of this very training: same code, same train section, same dirtiness."""
+    code = rec.info.get("fingerprints", {}).get("code")
+    return (
+        rec.info.get("train") == config.as_dict()
+        and code == where.code
+        and rec.dirty == where.dirty
+    )
 
 
 def _train(config: TrainConfig, where: Where, state_root: Path) -> RunRecord:
     target = records.run_dir(state_root, where.key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".train-", dir=target.parent) as scratch:
+    with records.scratch(target, "train") as scratch:
         tmp = Path(scratch)
         log = tmp / records.LOG
         started = datetime.now(timezone.utc)
