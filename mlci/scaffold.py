@@ -87,7 +87,8 @@ def init(
                 raise UsageError(
                     f"{folder} is a file, not a directory",
                     where=display_path(repo.root / folder),
-                    hint=f"move it away so that `mlci init` can write {path.relative_to(repo.root)}",
+                    hint="move it away so that `mlci init` can write "
+                    f"{path.relative_to(repo.root)}",
                 )
     train_text = _train_section(found)
     names, failure = _metric_names(project, repo, train_text, try_training, found)
