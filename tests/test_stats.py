@@ -515,3 +515,21 @@ def test_identical_predictions_are_within_noise() -> None:
         result = stats.paired_test(metric, base, base.copy(), resamples=300)
         assert result.delta == 0 and result.p_value == 1.0, metric
         assert result.describe(True, True).startswith("within noise: +0.00 pp")
+
+
+def test_resamples_without_a_class_are_left_out_of_a_multiclass_roc_auc() -> None:
+    """As scikit-learn refuses them: no averaging over the classes a resample happens to have."""
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(20, int), np.ones(19, int), [2]]  # class 2: one example in 40
+    frames = []
+    for noise in (1.0, 1.2):
+        logits = 2 * np.eye(3)[labels] + noise * rng.normal(size=(40, 3))
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        frame = pd.DataFrame(proba, columns=["score_0", "score_1", "score_2"])
+        frames.append(frame.assign(y_true=labels, y_pred=proba.argmax(axis=1)))
+    found = stats._evidence("roc_auc", frames[0], frames[1], seed=0, resamples=2000)
+    assert found.deltas is not None
+    undefined = np.mean(~np.isfinite(found.deltas))
+    assert 0.30 < undefined < 0.43  # (39/40)^40 = 0.36 of resamples miss the one example
+    result = found.at(0.95)
+    assert math.isfinite(result.low) and math.isfinite(result.high)

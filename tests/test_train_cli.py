@@ -276,7 +276,7 @@ SKLEARN = "sklearn.linear_model.LogisticRegression"
         pytest.param(
             f"train:\n  command: python train.py\n  metrics: m.json\n"
             f"  sklearn: {{dataset: iris, model: {SKLEARN}}}\n",
-            ["train must have exactly one of 'command' and 'sklearn'", "(mlci.yaml:2)"],
+            ["train must have exactly one of 'command' and 'sklearn'", "(mlci.yaml:1)"],
             id="command-and-sklearn",
         ),
         pytest.param(
