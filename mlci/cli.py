@@ -60,14 +60,23 @@ def _global(
     output.set_level(output.QUIET if quiet else output.VERBOSE if verbose else output.NORMAL)
 
 
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache", help="Train even when an earlier training had identical inputs."
+    ),
+]
+
+
 @app.command()
-def train(config: ConfigOpt = None) -> int:
+def train(config: ConfigOpt = None, no_cache: NoCacheOpt = False) -> int:
     """Train the model as the checkout is now.
 
-    Writes the run record .mlci/runs/<HEAD sha>/ and prints the metrics."""
+    Writes the run record .mlci/runs/<HEAD sha>/ and prints the metrics. When a run
+    record or a note has identical inputs, its training is reused (--no-cache: train)."""
     from mlci import pipeline, workspace
 
-    ws = workspace.open_workspace(config)
+    ws = workspace.open_workspace(config, cache=not no_cache)
     rec = pipeline.train_head(ws)
     output.result(pipeline.metric_summary(rec, ws.config.precision))
     output.info(f"mlci: run record written to {_shown(rec.path)}")
@@ -157,6 +166,7 @@ def run_command(
     out: OutOpt = None,
     strict_publish: StrictOpt = False,
     name: NameOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> int:
     """Train, compare, gate, report: the whole loop for where it runs.
 
@@ -166,7 +176,7 @@ def run_command(
     from mlci import jobs, workspace
 
     ctx = _context()
-    ws = workspace.open_workspace(config, report_name=name)
+    ws = workspace.open_workspace(config, report_name=name, cache=not no_cache)
     outcome = jobs.run(ws, ctx, dry_run=dry_run, base=base, out=out, strict_publish=strict_publish)
     output.result(outcome.text)
     return outcome.exit_code

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 class Workspace:
     repo: Repo
     config: Config
+    cache: bool = True  # False with --no-cache: train even when the inputs are unchanged
 
     @property
     def root(self) -> Path:
@@ -41,7 +42,11 @@ class Workspace:
 
 
 def open_workspace(
-    config_path: Path | None = None, cwd: Path | None = None, *, report_name: str | None = None
+    config_path: Path | None = None,
+    cwd: Path | None = None,
+    *,
+    report_name: str | None = None,
+    cache: bool = True,
 ) -> Workspace:
     from mlci.gitrepo import Repo
 
@@ -52,7 +57,7 @@ def open_workspace(
     path = configs.find(repo.root, config_path)
     config = configs.with_report_name(configs.load(path.resolve()), report_name)
     output.debug(f"mlci: config {path.resolve()}, repository {repo.root}")
-    return Workspace(repo=repo, config=config)
+    return Workspace(repo=repo, config=config, cache=cache)
 
 
 def _find_upwards(start: Path, top: Path) -> Path | None:
