@@ -62,9 +62,7 @@ def _global(
 
 NoCacheOpt = Annotated[
     bool,
-    typer.Option(
-        "--no-cache", help="Train even when an earlier training had identical inputs."
-    ),
+    typer.Option("--no-cache", help="Train even when an earlier training had identical inputs."),
 ]
 
 
@@ -198,6 +196,35 @@ def publish(
     ctx = _context()
     ws = workspace.open_workspace(config, report_name=name)
     return jobs.publish_last(ws, ctx, out, dry_run=dry_run, strict=strict_publish)
+
+
+@app.command()
+def merge(
+    dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="The report directories of the jobs (`mlci run --dry-run --name JOB --out DIR`)."
+        ),
+    ],
+    name: NameOpt = None,
+    dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+    strict_publish: StrictOpt = False,
+    config: ConfigOpt = None,
+) -> int:
+    """Combine the reports of a matrix of jobs into one report and one verdict.
+
+    A leaderboard of the jobs, each job's rules, one plot across jobs; on a pull_request
+    job, one comment, one check run and one status. Exit 1 when any job failed or its
+    directory is missing, half-written or of another commit."""
+    from mlci import merge as merging
+    from mlci import workspace
+
+    ctx = _context()
+    ws = workspace.open_workspace(config, report_name=name, optional=True)
+    done = merging.run(ws, ctx, dirs, out=out, dry_run=dry_run, strict=strict_publish)
+    output.result(done.text)
+    return done.exit_code
 
 
 def _context() -> CIContext:

@@ -6,7 +6,8 @@ train section is hashed on its own) and `.mlci/` are never inputs. Globs read li
 .gitignore lines: `*` stays within a folder, `**` crosses folders, a glob without a `/`
 matches a name at any depth, and a glob that names a folder takes what is inside it.
 
-The fingerprint hashes the inputs' git blob ids, the train section and the params files.
+The fingerprint hashes the inputs' git blob ids, the train section, the params files and
+the report name (a matrix job's `--name`).
 Tracked files that git sees unchanged are never read: their blob ids come from the index
 (`git ls-files -s`) or the commit (`git ls-tree`). Only what git does not know (changed
 tracked files, untracked files a glob names) is hashed, and a stat cache in `.mlci/` keeps
@@ -131,7 +132,7 @@ def of_checkout(ws: Workspace, train: TrainConfig | None = None) -> str:
             if blob is not None:
                 files[path] = blob
     stat.save()
-    return _digest(files, config.train)
+    return _digest(files, config)
 
 
 def at_commit(ws: Workspace, sha: str, train: TrainConfig) -> str:
@@ -140,14 +141,17 @@ def at_commit(ws: Workspace, sha: str, train: TrainConfig) -> str:
     config = replace(ws.config, train=train)
     blobs = _project(ws.repo.blobs_at(sha, ws.subdir), _prefix(ws))
     files = {p: b for p, b in blobs.items() if is_input(config, p) or p in train.params}
-    return _digest(files, train)
+    return _digest(files, config)
 
 
-def _digest(files: dict[str, str], train: TrainConfig) -> str:
+def _digest(files: dict[str, str], config: Config) -> str:
+    """The report name counts too: the jobs of a matrix (`--name JOB`) often differ only
+    by an environment variable their training reads, so they never stand for each other."""
     h = hashlib.sha256(f"mlci inputs {VERSION}\n".encode())
     for path, blob in sorted(files.items()):
         h.update(f"{path}\0{blob}\n".encode())
-    h.update(json.dumps(train.as_dict(), sort_keys=True, default=str).encode())
+    h.update(json.dumps(config.train.as_dict(), sort_keys=True, default=str).encode())
+    h.update(f"\nreport {config.report.name}".encode())
     return f"{VERSION}:{h.hexdigest()[:32]}"
 
 

@@ -54,12 +54,12 @@ def test_a_readme_only_pr_trains_zero_times_and_reports_the_main_numbers(
     repo: Path, counter: Path, run_cli: RunCli
 ) -> None:
     main = make_project(repo)
-    code, out, err = run_cli("record")
+    code, _, err = run_cli("record")
     assert code == 0, err
     assert len(trainings(counter)) == 1
     branch(repo, "readme", {"README.md": "# ridge\n\nBetter words.\n"})
 
-    code, out, err = run_cli("run", "--dry-run", "--base", "main", "--out", "rep")
+    code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", "rep")
     assert code == 0, err
     assert len(trainings(counter)) == 1  # no new training
     assert f"reused the training of {main[:7]}: its inputs are identical" in err

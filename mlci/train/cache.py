@@ -114,4 +114,3 @@ def reuse(ws: Workspace, found: Found, *, sha: str, dirty: bool, code: str) -> R
                 extra[name] = Path(tmp) / name
                 shutil.copyfile(src.path / name, extra[name])
         return records.write(target, rec, predictions=predictions, extra=extra)
-
