@@ -427,6 +427,18 @@ class Repo:
             raise self._failed(["cat-file"], done.stderr.decode(errors="replace"))
         return _parse_batch(done.stdout)
 
+    def notes_containing(self, text: str, ref: str = NOTES_REF) -> list[str]:
+        """The commits whose note contains text, found by `git grep` in the notes tree, so
+        that no note is read into Python (a note with predictions can be a megabyte)."""
+        full = _full_notes_ref(ref)
+        if not self._ok("rev-parse", "--verify", "--quiet", full):
+            return []
+        status, out, err = self._run("grep", "-l", "-F", "-e", text, full, "--")
+        if status not in (0, 1):
+            raise self._failed(["grep"], err)
+        names = [line.removeprefix(f"{full}:") for line in out.splitlines()]
+        return [name.replace("/", "") for name in names if name]
+
     def note_write(self, sha: str, text: str, ref: str = NOTES_REF) -> None:
         """Add or replace the note on a commit, byte for byte (-C skips git's stripspace)."""
         with tempfile.TemporaryDirectory(prefix="mlci-note-") as tmp:

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,17 +123,11 @@ def of_checkout(ws: Workspace, train: TrainConfig | None = None) -> str:
     changed = _project(dict.fromkeys(repo.changed_in_worktree(ws.subdir), ""), prefix)
     extra = _untracked(ws, config.train)
     wanted = {p for p in (*blobs, *extra) if is_input(config, p)} | set(config.train.params)
+    known = {p: blobs[p] for p in wanted if p in blobs and p not in changed}
     stat = _StatCache(records.state_dir(ws.root) / _STAT_CACHE)
-    files: dict[str, str] = {}
-    for path in sorted(wanted):
-        if path in blobs and path not in changed:
-            files[path] = blobs[path]
-        else:
-            blob = stat.blob(ws.root, path)
-            if blob is not None:
-                files[path] = blob
+    hashed = stat.blobs(ws.root, sorted(wanted - known.keys()))
     stat.save()
-    return _digest(files, config)
+    return _digest({**known, **hashed}, config)
 
 
 def at_commit(ws: Workspace, sha: str, train: TrainConfig) -> str:
@@ -203,22 +198,32 @@ class _StatCache:
             loaded = {}
         self.entries: dict[str, list[Any]] = loaded if isinstance(loaded, dict) else {}
 
-    def blob(self, root: Path, path: str) -> str | None:
-        """The file's blob id, or None when it is gone (a deleted tracked file)."""
-        full = root / path
-        try:
-            st = full.lstat()
-        except OSError:
-            return None
-        if not (full.is_file() or full.is_symlink()):
-            return None
-        key = [st.st_size, st.st_mtime_ns, st.st_ino]
-        known = self.entries.get(path)
-        if isinstance(known, list) and known[:3] == key and len(known) == 4:
-            return str(known[3])
-        blob = blob_id(full)
-        self.entries[path], self.dirty = [*key, blob], True
-        return blob
+    def blobs(self, root: Path, paths: list[str]) -> dict[str, str]:
+        """path -> blob id of the files that exist (a deleted tracked file has none); the
+        files not in the cache are hashed in threads (hashlib lets go of the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        found, keys = {}, {}
+        for path in paths:
+            try:
+                st = (root / path).lstat()
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+                continue
+            keys[path] = [st.st_size, st.st_mtime_ns, st.st_ino]
+            known = self.entries.get(path)
+            if isinstance(known, list) and len(known) == 4 and known[:3] == keys[path]:
+                found[path] = str(known[3])
+        missing = [p for p in keys if p not in found]
+        if missing:
+            with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+                for path, blob in zip(
+                    missing, pool.map(lambda p: blob_id(root / p), missing), strict=True
+                ):
+                    found[path], self.entries[path] = blob, [*keys[path], blob]
+            self.dirty = True
+        return found
 
     def save(self) -> None:
         if not self.dirty:

@@ -730,4 +730,5 @@ def test_matrix_template_merges_every_model_in_a_last_job() -> None:
     assert merge["needs"] == ["models", "train"] and "always()" in merge["if"]
     assert merge["permissions"] == PR_PERMISSIONS
     assert "mlci merge" in merge["steps"][-1]["run"]
-    assert "# runs-on: [self-hosted, gpu]" in (ROOT / "templates/workflows/mlci-matrix.yml").read_text()
+    text = (ROOT / "templates" / "workflows" / "mlci-matrix.yml").read_text()
+    assert "# runs-on: [self-hosted, gpu]" in text

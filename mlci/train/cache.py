@@ -66,16 +66,10 @@ def _fingerprint(rec: RunRecord) -> str | None:
 
 def _from_notes(ws: Workspace, fingerprint: str) -> Found | None:
     from mlci import notes
-    from mlci.errors import GitError
 
-    try:
-        texts = ws.repo.notes_read_many()
-    except GitError:  # no notes ref yet
-        return None
-    for noted, text in texts.items():
-        if fingerprint not in text:  # cheap: most notes are never parsed
-            continue
-        note = notes.parse_note(noted, text)
+    for noted in ws.repo.notes_containing(fingerprint):
+        text = ws.repo.note_read(noted)
+        note = notes.parse_note(noted, text) if text is not None else "gone"
         if not isinstance(note, str) and _fingerprint(note.record) == fingerprint:
             return Found(noted, note.record, "note", note.predictions)
     return None
