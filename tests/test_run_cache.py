@@ -4,6 +4,7 @@ script itself (each real training appends a line to $COUNTER_FILE)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,12 +58,13 @@ def test_a_readme_only_pr_trains_zero_times_and_reports_the_main_numbers(
     code, _, err = run_cli("record")
     assert code == 0, err
     assert len(trainings(counter)) == 1
+    shutil.rmtree(repo / ".mlci")  # a fresh CI runner: only the note is left
     branch(repo, "readme", {"README.md": "# ridge\n\nBetter words.\n"})
 
     code, _, err = run_cli("run", "--dry-run", "--base", "main", "--out", "rep")
     assert code == 0, err
     assert len(trainings(counter)) == 1  # no new training
-    assert f"reused the training of {main[:7]}: its inputs are identical" in err
+    assert f"reused the training of {main[:7]}: its inputs are identical (its note)" in err
     result = json.loads((repo / "rep" / "result.json").read_text())
     assert result["head"]["reused_from"] == main
     rows = result["comparison"]["rows"]
