@@ -203,7 +203,8 @@ def merge(
     dirs: Annotated[
         list[Path],
         typer.Argument(
-            help="The report directories of the jobs (`mlci run --dry-run --name JOB --out DIR`)."
+            metavar="DIR...",
+            help="The report directories of the jobs (`mlci run --dry-run --name JOB --out DIR`).",
         ),
     ],
     name: NameOpt = None,

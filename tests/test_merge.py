@@ -257,6 +257,6 @@ def test_merge_needs_at_least_one_directory(repo: Path, run_cli: RunCli) -> None
     code, _, err = run_cli("merge")
     assert code == 2
     assert error_lines(err) == [
-        "mlci: error: Missing argument 'dirs' (mlci merge). Run `mlci merge --help` to see "
+        "mlci: error: Missing argument 'DIR...' (mlci merge). Run `mlci merge --help` to see "
         "what it takes."
     ]
