@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlci import output, record
 from mlci.baseline import Baseline
 from mlci.compare import Comparison
 from mlci.config import PLOT_KINDS, Config
-from mlci.errors import UsageError
+from mlci.errors import MlciError, UsageError
 from mlci.gates import Verdict
 from mlci.record import RunRecord
 from mlci.report import Plot, Report, SliceTable
@@ -178,6 +178,9 @@ def _task(head: RunRecord, df: pd.DataFrame | None) -> str | None:
     return task
 
 
+Figure = tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
 def _draw(
     inputs: Inputs,
     wanted: tuple[str, ...],
@@ -191,38 +194,24 @@ def _draw(
 
     titles = dict(PLOT_TITLES)
     higher = inputs.config.higher_is_better
-    made: list[Plot] = []
-
-    def add(kind: str, path: Path | None) -> None:
-        if path is not None:
-            made.append(Plot(title=titles.get(kind, kind), path=path, link=f"plots/{path.name}"))
-
+    todo: list[Figure] = []
     if "metrics" in wanted and inputs.comparison.has_baseline:
         rows = [(r.name, r.base, r.head, r.higher_is_better) for r in inputs.comparison.rows]
-        add("metrics", drawing.metric_bars(rows, plots_dir))
+        todo.append(("metrics", drawing.metric_bars, (rows, plots_dir), {}))
     if head_df is not None and task == "classification":
         if "confusion_matrix" in wanted:
-            add("confusion_matrix", drawing.confusion_matrices(base_df, head_df, plots_dir))
+            args = (base_df, head_df, plots_dir)
+            todo.append(("confusion_matrix", drawing.confusion_matrices, args, {}))
         if "roc" in wanted or "pr" in wanted:
-            for path in drawing.roc_pr(base_df, head_df, plots_dir):
-                kind = "roc" if path.stem == "roc" else "pr"
-                if kind in wanted:
-                    add(kind, path)
+            todo.append(("roc_pr", drawing.roc_pr, (base_df, head_df, plots_dir), {}))
     if head_df is not None and task == "regression" and "residuals" in wanted:
-        add("residuals", drawing.regression(base_df, head_df, plots_dir))
+        todo.append(("residuals", drawing.regression, (base_df, head_df, plots_dir), {}))
     if "history" in wanted and inputs.history and inputs.history_metric:
         value = inputs.head.metrics.get(inputs.history_metric)
         point = (inputs.head.sha[:7], value) if value is not None else None
-        add(
-            "history",
-            drawing.history(
-                inputs.history,
-                inputs.history_metric,
-                plots_dir,
-                head=point,
-                higher_is_better=higher(inputs.history_metric),
-            ),
-        )
+        args = (inputs.history, inputs.history_metric, plots_dir)
+        options = {"head": point, "higher_is_better": higher(inputs.history_metric)}
+        todo.append(("history", drawing.history, args, options))
     if "slices" in wanted:
         for table in inputs.slices:
             rows_ = [
@@ -230,13 +219,38 @@ def _draw(
                 for r in table.data
                 if r.get("delta") is not None
             ]
-            add(
-                "slices",
-                drawing.slice_deltas(
-                    rows_, table.metric, plots_dir, higher_is_better=higher(table.metric)
-                ),
-            )
+            options = {"higher_is_better": higher(table.metric)}
+            todo.append(("slices", drawing.slice_deltas, (rows_, table.metric, plots_dir), options))
+    made: list[Plot] = []
+    for (kind, *_), drawn in zip(todo, _draw_all(todo), strict=True):
+        for path in drawn if isinstance(drawn, list) else [drawn]:
+            kind_ = ("roc" if path.stem == "roc" else "pr") if kind == "roc_pr" else kind
+            if path is not None and kind_ in wanted:
+                made.append(
+                    Plot(title=titles.get(kind_, kind_), path=path, link=f"plots/{path.name}")
+                )
     return made
+
+
+def _draw_all(todo: list[Figure]) -> list[Any]:
+    """Draw the figures in forked processes, one per core: drawing is most of what a report
+    costs beyond the training, and the figures are independent. One at a time where fork
+    is missing, for a single figure, or to raise a drawing error with all its detail."""
+    import multiprocessing
+    import os
+
+    workers = min(len(todo), os.cpu_count() or 1)
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        try:
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = [pool.submit(fn, *args, **options) for _, fn, args, options in todo]
+                return [f.result() for f in futures]
+        except MlciError:
+            pass  # drawn again below, so the error keeps its where and hint
+    return [fn(*args, **options) for _, fn, args, options in todo]
 
 
 def _log_tail(rec: RunRecord) -> str:

@@ -265,6 +265,10 @@ def _retrain(ctx: Context, sha: str) -> Baseline | str:
         )
     if not ctx.allow_retrain:
         return "retraining: not allowed (baseline.retrain is false)"
+    reused = _from_cache(ctx, sha, train)  # stands in for a retraining, where one may run
+    if reused is not None:
+        return reused
+    from mlci import inputs
     from mlci.train.runner import Where
     from mlci.train.runner import train as run_training
 
@@ -274,7 +278,13 @@ def _retrain(ctx: Context, sha: str) -> Baseline | str:
     with repo.worktree(sha) as tree:
         output.debug(f"mlci: temporary worktree of {sha[:7]} at {tree}")
         workdir = tree / ctx.ws.subdir if ctx.ws.subdir else tree
-        where = Where(sha=sha, workdir=workdir, code=repo.tree_of(sha), label=label)
+        where = Where(
+            sha=sha,
+            workdir=workdir,
+            code=repo.tree_of(sha),
+            inputs=inputs.at_commit(ctx.ws, sha, train),
+            label=label,
+        )
         try:
             rec = run_training(train, where, state_root=ctx.ws.root)
         except (TrainingError, MetricsError) as e:
@@ -297,6 +307,27 @@ SOURCES: dict[str, Callable[[Context], Baseline | str]] = {
     "files": from_files,
     "retrain": from_retraining,
 }
+
+
+def _from_cache(ctx: Context, sha: str, train: TrainConfig) -> Baseline | None:
+    """The run cache: a training of the same inputs stands for retraining the merge-base."""
+    from mlci import inputs
+    from mlci.train import cache
+
+    if not cache.enabled(ctx.ws, train):
+        return None
+    found = cache.lookup(ctx.ws, inputs.at_commit(ctx.ws, sha, train), sha)
+    if found is None:
+        return None
+    rec = cache.reuse(ctx.ws, found, sha=sha, dirty=False, code=ctx.ws.repo.tree_of(sha))
+    return Baseline(
+        strategy="retrain",
+        ref=ctx.ref,
+        merge_base=sha,
+        sha=sha,
+        record=rec,
+        detail=records.reused_line(found.sha),
+    )
 
 
 def _reusable(rec: RunRecord, train: TrainConfig) -> bool:

@@ -60,14 +60,21 @@ def _global(
     output.set_level(output.QUIET if quiet else output.VERBOSE if verbose else output.NORMAL)
 
 
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Train even when an earlier training had identical inputs."),
+]
+
+
 @app.command()
-def train(config: ConfigOpt = None) -> int:
+def train(config: ConfigOpt = None, no_cache: NoCacheOpt = False) -> int:
     """Train the model as the checkout is now.
 
-    Writes the run record .mlci/runs/<HEAD sha>/ and prints the metrics."""
+    Writes the run record .mlci/runs/<HEAD sha>/ and prints the metrics. When a run
+    record or a note has identical inputs, its training is reused (--no-cache: train)."""
     from mlci import pipeline, workspace
 
-    ws = workspace.open_workspace(config)
+    ws = workspace.open_workspace(config, cache=not no_cache)
     rec = pipeline.train_head(ws)
     output.result(pipeline.metric_summary(rec, ws.config.precision))
     output.info(f"mlci: run record written to {_shown(rec.path)}")
@@ -157,6 +164,7 @@ def run_command(
     out: OutOpt = None,
     strict_publish: StrictOpt = False,
     name: NameOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> int:
     """Train, compare, gate, report: the whole loop for where it runs.
 
@@ -166,7 +174,7 @@ def run_command(
     from mlci import jobs, workspace
 
     ctx = _context()
-    ws = workspace.open_workspace(config, report_name=name)
+    ws = workspace.open_workspace(config, report_name=name, cache=not no_cache)
     outcome = jobs.run(ws, ctx, dry_run=dry_run, base=base, out=out, strict_publish=strict_publish)
     output.result(outcome.text)
     return outcome.exit_code
@@ -198,6 +206,36 @@ def publish(
         return jobs.publish_from(ctx, from_dir, strict=strict_publish)
     ws = workspace.open_workspace(config, report_name=name)
     return jobs.publish_last(ws, ctx, out, dry_run=dry_run, strict=strict_publish)
+
+
+@app.command()
+def merge(
+    dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="DIR...",
+            help="The report directories of the jobs (`mlci run --dry-run --name JOB --out DIR`).",
+        ),
+    ],
+    name: NameOpt = None,
+    dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+    strict_publish: StrictOpt = False,
+    config: ConfigOpt = None,
+) -> int:
+    """Combine the reports of a matrix of jobs into one report and one verdict.
+
+    A leaderboard of the jobs, each job's rules, one plot across jobs; on a pull_request
+    job, one comment, one check run and one status. Exit 1 when any job failed or its
+    directory is missing, half-written or of another commit."""
+    from mlci import merge as merging
+    from mlci import workspace
+
+    ctx = _context()
+    ws = workspace.open_workspace(config, report_name=name, optional=True)
+    done = merging.run(ws, ctx, dirs, out=out, dry_run=dry_run, strict=strict_publish)
+    output.result(done.text)
+    return done.exit_code
 
 
 def _context() -> CIContext:

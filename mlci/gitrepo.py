@@ -392,6 +392,37 @@ class Repo:
         )
         return [name for name in out.split("\0") if name]
 
+    # -- listings for the input fingerprint: git's own blob ids, no file read ----------
+
+    def blobs_at(self, rev: str, directory: str) -> dict[str, str]:
+        """Repo-relative path -> blob id of every tracked file under directory at rev."""
+        top = self._relative(directory)
+        spec = ["--", top + "/"] if top else []
+        out = self._git("ls-tree", "-r", "-z", "--full-tree", self.resolve(rev), *spec)
+        return _blob_entries(out, sha_field=2)
+
+    def index_blobs(self, directory: str) -> dict[str, str]:
+        """Repo-relative path -> blob id of every file in the index under directory."""
+        top = self._relative(directory)
+        out = self._git("ls-files", "-s", "-z", "--", (top + "/") if top else ".", env=_NO_LOCKS)
+        return _blob_entries(out, sha_field=1)
+
+    def changed_in_worktree(self, directory: str) -> list[str]:
+        """Tracked files whose working copy may differ from the index (by git's stat data)."""
+        top = self._relative(directory)
+        spec = (top + "/") if top else "."
+        out = self._git("diff-files", "--name-only", "-z", "--", spec, env=_NO_LOCKS)
+        return [name for name in out.split("\0") if name]
+
+    def untracked(self, directories: Sequence[str], *, ignored: bool) -> list[str]:
+        """Untracked files under the directories (repo-relative); ignored ones too if asked."""
+        specs = [(self._relative(d) + "/") if self._relative(d) else "." for d in directories]
+        if not specs:
+            return []
+        standard = [] if ignored else ["--exclude-standard"]
+        out = self._git("ls-files", "-o", "-z", *standard, "--", *specs, env=_NO_LOCKS)
+        return [name for name in out.split("\0") if name]
+
     @contextmanager
     def worktree(self, rev: str) -> Iterator[Path]:
         """A detached checkout of rev in a temp dir, removed whatever happens inside."""
@@ -459,6 +490,18 @@ class Repo:
         if done.returncode:
             raise self._failed(["cat-file"], done.stderr.decode(errors="replace"))
         return _parse_batch(done.stdout)
+
+    def notes_containing(self, text: str, ref: str = NOTES_REF) -> list[str]:
+        """The commits whose note contains text, found by `git grep` in the notes tree, so
+        that no note is read into Python (a note with predictions can be a megabyte)."""
+        full = _full_notes_ref(ref)
+        if not self._ok("rev-parse", "--verify", "--quiet", full):
+            return []
+        status, out, err = self._run("grep", "-l", "-F", "-e", text, full, "--")
+        if status not in (0, 1):
+            raise self._failed(["grep"], err)
+        names = [line.removeprefix(f"{full}:") for line in out.splitlines()]
+        return [name.replace("/", "") for name in names if name]
 
     def note_write(self, sha: str, text: str, ref: str = NOTES_REF) -> None:
         """Add or replace the note on a commit, byte for byte (-C skips git's stripspace)."""
@@ -607,6 +650,21 @@ def _push_error(remote: str, full: str, url: str, stderr: str) -> GitError:
     return GitError(
         f"could not push {full} to {remote}: {_last_line(stderr)}", where=_redact(url), hint=hint
     )
+
+
+def _blob_entries(out: str, *, sha_field: int) -> dict[str, str]:
+    """`<mode> [<type>] <sha> [<stage>]\\t<path>` NUL-separated -> {path: sha} of blobs
+    (gitlinks, i.e. submodules, are left out: their content is not in this repository)."""
+    entries: dict[str, str] = {}
+    for item in out.split("\0"):
+        meta, tab, path = item.partition("\t")
+        if not tab:
+            continue
+        fields = meta.split()
+        if fields[0] == "160000":
+            continue
+        entries[path] = fields[sha_field]
+    return entries
 
 
 def _parse_batch(data: bytes) -> dict[str, str]:

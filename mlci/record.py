@@ -123,6 +123,17 @@ class RunRecord:
     def metric_files(self) -> list[str]:
         return list(self.info.get("metric_files", []))
 
+    @property
+    def reused_from(self) -> str | None:
+        """The commit whose training this record reuses (the run cache), else None."""
+        value = self.info.get("reused_from")
+        return str(value) if value else None
+
+
+def reused_line(sha: str) -> str:
+    """What the terminal and the report say when the run cache answered."""
+    return f"reused the training of {sha[:7]}: its inputs are identical"
+
 
 def sources_info(sources: dict[str, str], files: list[str]) -> dict[str, Any]:
     """record.json's metric_sources, kept only when there are several files to tell apart."""

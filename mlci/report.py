@@ -22,7 +22,7 @@ from mlci import __version__, redact, tables
 from mlci.baseline import Baseline
 from mlci.compare import Comparison
 from mlci.gates import RuleResult, Verdict
-from mlci.record import RunRecord
+from mlci.record import RunRecord, reused_line
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on an issue comment body, in characters
 MARKER = "<!-- mlci-report:{name} -->"
@@ -157,6 +157,8 @@ def _summary(report: Report) -> str:
     if report.comparison.has_baseline:
         metrics += f": {counts['better']} better, {counts['worse']} worse"
     lines = [" · ".join([*parts, metrics])]
+    if report.head.reused_from:
+        lines.append(f"_Head: {reused_line(report.head.reused_from)}._")
     lines += [f"> ⚠️ {tables.escape(n)}" for n in report.notes]
     return "\n\n".join(lines)
 
@@ -200,6 +202,8 @@ def _details(report: Report, log_lines: int) -> str:
         + (" (uncommitted changes)" if head.dirty else "")
         + f", trained by {tables.escape(str(info.get('trained_by', 'unknown')))}"
     ]
+    if head.reused_from:
+        lines.append(f"- {reused_line(head.reused_from)}")
     fp = info.get("fingerprints") or {}
     if fp:
         shown = (f"{tables.escape(str(k))} {tables.code(str(v))}" for k, v in fp.items() if v)
@@ -291,6 +295,7 @@ def result_data(report: Report) -> dict[str, Any]:
             "sha": report.head.sha,
             "dirty": report.head.dirty,
             "trained_by": report.head.info.get("trained_by"),
+            "reused_from": report.head.reused_from,
         },
         "baseline": report.baseline.to_dict(),
         "gates": v.to_dict(),

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 class Workspace:
     repo: Repo
     config: Config
+    cache: bool = True  # False with --no-cache: train even when the inputs are unchanged
 
     @property
     def root(self) -> Path:
@@ -41,18 +42,28 @@ class Workspace:
 
 
 def open_workspace(
-    config_path: Path | None = None, cwd: Path | None = None, *, report_name: str | None = None
+    config_path: Path | None = None,
+    cwd: Path | None = None,
+    *,
+    report_name: str | None = None,
+    cache: bool = True,
+    optional: bool = False,
 ) -> Workspace:
+    """The repository here and its mlci.yaml; with `optional`, the defaults when there is
+    none (`mlci merge` needs only the report's name and the publishing switches)."""
     from mlci.gitrepo import Repo
 
     here = (cwd or Path.cwd()).resolve()
     repo = Repo(here)
     if config_path is None:
         config_path = _find_upwards(here, repo.root.resolve())
+        if config_path is None and optional:
+            default = Config(path=repo.root / configs.CONFIG_NAME, train=configs.TrainConfig())
+            return Workspace(repo, configs.with_report_name(default, report_name), cache)
     path = configs.find(repo.root, config_path, here=here)
     config = configs.with_report_name(configs.load(path.resolve()), report_name)
     output.debug(f"mlci: config {path.resolve()}, repository {repo.root}")
-    return Workspace(repo=repo, config=config)
+    return Workspace(repo=repo, config=config, cache=cache)
 
 
 def _find_upwards(start: Path, top: Path) -> Path | None:

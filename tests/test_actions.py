@@ -240,7 +240,9 @@ PR_PERMISSIONS = {
 }
 
 
-@pytest.mark.parametrize("path", LOOP_TEMPLATES, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in LOOP_TEMPLATES if p.name != "mlci-matrix.yml"], ids=lambda p: p.name
+)
 def test_template_permissions_and_triggers(path: Path) -> None:
     text = path.read_text()
     workflow = load(path)
@@ -729,3 +731,23 @@ def assert_masked(token: str, log: str) -> None:
     with tee would hold it."""
     lines = [line for line in log.splitlines() if token in line]
     assert lines == [], lines
+
+
+def test_matrix_template_merges_every_model_in_a_last_job() -> None:
+    workflow = load(ROOT / "templates" / "workflows" / "mlci-matrix.yml")
+    assert set(triggers(workflow)) == {"pull_request"} and workflow["permissions"] == {}
+    jobs = workflow["jobs"]
+    train = jobs["train"]
+    assert train["strategy"]["fail-fast"] is False
+    assert train["strategy"]["matrix"]["model"] == "${{ fromJSON(needs.models.outputs.list) }}"
+    assert train["permissions"] == {"contents": "read"}
+    runs = [s["run"] for s in train["steps"] if "run" in s]
+    assert any(r.startswith("mlci run --dry-run --name") for r in runs)
+    upload = next(s for s in train["steps"] if s.get("uses") == "actions/upload-artifact@v4")
+    assert upload["if"] == "always()"
+    merge = jobs["merge"]
+    assert merge["needs"] == ["models", "train"] and "always()" in merge["if"]
+    assert merge["permissions"] == PR_PERMISSIONS
+    assert "mlci merge" in merge["steps"][-1]["run"]
+    text = (ROOT / "templates" / "workflows" / "mlci-matrix.yml").read_text()
+    assert "# runs-on: [self-hosted, gpu]" in text

@@ -7,7 +7,6 @@ worktree; only `workdir` and the label differ.
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import signal
@@ -37,6 +36,7 @@ class Where:
     sha: str
     workdir: Path  # the checkout or a worktree: the command runs here
     code: str  # fingerprint of the tracked files (a git tree id)
+    inputs: str | None = None  # the input fingerprint (mlci.inputs): the run cache's key
     dirty: bool = False
     label: str = "training"  # "training" or "training baseline at 1a2b3c4 (main)"
     run_id: str = ""  # the run directory's name: sha, or sha+<diff hash> when dirty
@@ -47,16 +47,27 @@ class Where:
 
 
 def train_checkout(ws: Workspace) -> RunRecord:
-    """Train the checkout as it is (uncommitted changes too, and the record says so)."""
+    """Train the checkout as it is (uncommitted changes too, and the record says so), or
+    reuse an earlier training whose inputs are identical (the run cache)."""
+    from mlci import inputs
+    from mlci.train import cache
+
     repo = ws.repo
     dirty = repo.is_dirty()
     if dirty:
         output.info("mlci: the working tree has uncommitted changes; the record says so")
     sha = repo.head_sha()
+    fingerprint, code = inputs.of_checkout(ws), repo.code_fingerprint()
+    if cache.enabled(ws, ws.config.train):
+        found = cache.lookup(ws, fingerprint, sha)
+        if found is not None:
+            return cache.reuse(ws, found, sha=sha, dirty=dirty, code=code)
+        output.debug(f"mlci: no earlier training has the inputs {fingerprint}")
     where = Where(
         sha=sha,
         workdir=ws.root,
-        code=repo.code_fingerprint(),
+        code=code,
+        inputs=fingerprint,
         dirty=dirty,
         label=f"training at {sha[:7]}",
         run_id=checkout_run_id(ws, dirty=dirty),
@@ -236,8 +247,8 @@ def _info(config: TrainConfig, where: Where, done: _Done, started: datetime) -> 
         "duration": round(done.duration, 3),
         "fingerprints": {
             "code": where.code,
+            "inputs": where.inputs,
             "params": _digest(json.dumps(done.params, sort_keys=True, default=str).encode()),
-            "data": _data_digest(config.data, where.workdir),
             "train": _digest(json.dumps(config.as_dict(), sort_keys=True).encode()),
         },
         "mlci": __version__,
@@ -302,19 +313,3 @@ def _warn_stale(config: TrainConfig, where: Where, started: float) -> None:
 
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
-
-
-def _data_digest(patterns: tuple[str, ...], root: Path) -> str | None:
-    """A fingerprint of the declared data files, so a changed dataset shows in the record."""
-    if not patterns:
-        return None
-    h = hashlib.sha256()
-    for pattern in patterns:
-        for name in sorted(glob.glob(pattern, root_dir=root, recursive=True)):
-            path = root / name
-            if path.is_file() and paths.is_inside(path, root):
-                h.update(name.encode() + b"\0")
-                with path.open("rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b""):
-                        h.update(chunk)
-    return "sha256:" + h.hexdigest()[:16]
