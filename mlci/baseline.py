@@ -28,7 +28,7 @@ NOTE_WALK_LIMIT = 200
 class Baseline:
     """The baseline and its provenance, as the report shows it."""
 
-    strategy: str  # "note" | "file" | "retrain" | "none"
+    strategy: str  # "note" | "mlflow" | "file" | "retrain" | "none"
     ref: str  # the base ref as given: main, origin/main, a sha
     merge_base: str | None
     sha: str | None = None  # the commit whose metrics are used
@@ -97,6 +97,10 @@ def find(ctx: Context) -> Baseline:
     strategies: list[Callable[[Context], Baseline | str]] = []
     if ctx.notes is not None:
         strategies.append(ctx.notes)
+    if ctx.ws.config.train.mlflow is not None:
+        from mlci.train.mlflow_run import mlflow_source
+
+        strategies.append(mlflow_source)
     strategies += [from_files, from_retraining]
     for strategy in strategies:
         answer = strategy(ctx)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from mlci import output
 from mlci.errors import PublishError, UsageError
 from mlci.pipeline import (
+    Outcome,
     default_out,
     find_baseline,
     run_loop,
@@ -61,6 +62,7 @@ def run(
     # the PR's base branch, else (workflow_dispatch) the repository's default from the payload
     ci_base = ctx.base_ref if ctx.is_pull_request else ctx.default_branch
     outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
+    _after_verdict(ws, outcome, pr=ctx.pr_number if mode == "pr" else None, push=False)
     code = outcome.exit_code
     if mode == "pr":
         code = publish_github(
@@ -158,11 +160,27 @@ def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
         )
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
     outcome = write_report(ws, head, found, out_dir, run_url=ctx.run_url)
+    _after_verdict(ws, outcome, pr=None, push=True)
     _local_publish(ws, ctx, outcome.paths["md"])
     return RunResult(
         exit_code=outcome.exit_code,
         text=result.summary() + "\n" + summary_lines(outcome, ws.config.precision),
     )
+
+
+def _after_verdict(ws: Workspace, outcome: Outcome, *, pr: int | None, push: bool) -> None:
+    """Tag the head's MLflow run; on a push to the base branch, move the registry alias."""
+    if ws.config.train.mlflow is not None:
+        from mlci.publish import mlflow
+
+        register = ws.config.mlflow.register if push else None
+        mlflow.after_verdict(
+            outcome.report.head,
+            outcome.verdict,
+            outcome.paths["md"].parent,
+            pr=pr,
+            register=register,
+        )
 
 
 def _local_publish(ws: Workspace, ctx: CIContext, md: Path, comment_url: str = "") -> None:

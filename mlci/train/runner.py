@@ -116,6 +116,7 @@ class _Done:
     predictions: Path | None
     metric_files: list[str]
     extra: dict[str, Path]
+    mlflow: dict[str, str] | None = None  # the MLflow run it logged to
 
 
 def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
@@ -136,30 +137,51 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
             metric_files=["(built-in pipeline)"],
             extra={"model.pkl": model} if model.is_file() else {},
         )
+    from mlci.train import mlflow_run
     from mlci.train.command import run_command
 
     assert config.command is not None
     t0 = time.monotonic()
-    run_command(
-        config.command,
-        cwd=where.workdir,
-        env=config.env,
-        timeout=config.timeout,
-        log_path=log,
-        label=where.label,
+    session = (
+        mlflow_run.start(
+            config.mlflow, where.workdir, sha=where.sha, dirty=where.dirty, label=where.label
+        )
+        if config.mlflow
+        else None
     )
+    try:
+        run_command(
+            config.command,
+            cwd=where.workdir,
+            env={**config.env, **(session.env if session else {})},
+            timeout=config.timeout,
+            log_path=log,
+            label=where.label,
+        )
+    except BaseException:
+        if session is not None:
+            session.fail()
+        raise
     duration = time.monotonic() - t0
     _require_outputs(config, where)
     _warn_stale(config, where, time.time() - duration)
     params = metric_files.read_params(config.params, where.workdir) if config.params else {}
+    values = metric_files.read_metrics(config.metrics, where.workdir) if config.metrics else None
+    predictions = where.workdir / config.predictions if config.predictions else None
+    if session is not None:  # the run's metrics and params, then the files'
+        got = mlflow_run.finish(session, tmp)
+        values, params = mlflow_run.merge(got, values), {**got.params, **params}
+        predictions = predictions or got.predictions
+    assert values is not None  # config.py requires train.metrics without train.mlflow
     return _Done(
-        values=metric_files.read_metrics(config.metrics, where.workdir),
+        values=values,
         params=params,
         duration=duration,
         task=None,
-        predictions=where.workdir / config.predictions if config.predictions else None,
-        metric_files=list(config.metrics),
+        predictions=predictions,
+        metric_files=[*config.metrics, *([f"MLflow run {session.run_id}"] if session else [])],
         extra={},
+        mlflow=session.info() if session else None,
     )
 
 
@@ -183,6 +205,7 @@ def _info(config: TrainConfig, where: Where, done: _Done, started: datetime) -> 
         "metric_files": done.metric_files,
         **records.sources_info(done.values.sources, done.metric_files),
         "non_numeric": done.values.non_numeric,
+        **({"mlflow": done.mlflow} if done.mlflow else {}),
     }
 
 
