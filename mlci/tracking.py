@@ -7,8 +7,10 @@ nothing of mlci loads it unless mlci.yaml asks for MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,9 +56,10 @@ def resolve_uri(uri: str | None, root: Path) -> str | None:
 class Tracking:
     """A connection to one tracking server; every call raises TrackingError on failure."""
 
-    def __init__(self, uri: str | None, *, where: str) -> None:
+    def __init__(self, uri: str | None, *, where: str, root: Path | None = None) -> None:
         self.where = where
         try:
+            from mlflow import get_tracking_uri
             from mlflow.tracking import MlflowClient
         except ImportError as e:
             raise ConfigError(
@@ -64,15 +67,17 @@ class Tracking:
                 where=where,
                 hint=INSTALL_HINT,
             ) from e
-        _probe(uri, where)
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        self.uri: str = str(self.client._tracking_client.tracking_uri)
+        # MLflow's default store is a relative path: pin it to the project for the command
+        self.uri: str = uri or resolve_uri(str(get_tracking_uri()), root or Path.cwd()) or ""
+        _probe(self.uri, where)
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from mlflow.exceptions import MlflowException
 
-        try:
-            return fn(*args, **kwargs)
+        try:  # MLflow prints run links on stdout, which is mlci's machine output
+            with contextlib.redirect_stdout(sys.stderr):
+                return fn(*args, **kwargs)
         except (MlflowException, OSError) as e:
             message = str(getattr(e, "message", e)).splitlines()[0][:300]
             raise TrackingError(
@@ -230,9 +235,9 @@ def _data(run: Any) -> RunData:
     )
 
 
-def _probe(uri: str | None, where: str) -> None:
+def _probe(uri: str, where: str) -> None:
     """An HTTP server that does not answer fails in seconds, not after MLflow's retries."""
-    if uri is None or not uri.startswith(("http://", "https://")):
+    if not uri.startswith(("http://", "https://")):
         return
     parts = urlsplit(uri)
     port = parts.port or (443 if parts.scheme == "https" else 80)

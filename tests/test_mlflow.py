@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,6 +37,7 @@ MLCI = Path(sys.executable).parent / "mlci"
 
 TRAIN_PY = '''"""A logistic regression on iris, logged to the MLflow run mlci created."""
 import os
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -494,3 +496,32 @@ def test_a_local_sqlite_store_merges_the_run_with_the_metric_files(
     assert info["tracking_uri"] == f"sqlite:///{(root / 'store' / 'mlflow.db').resolve()}"
     got = client(info["tracking_uri"]).get_run(info["run_id"])
     assert (got.info.status, got.data.tags["mlci.sha"]) == ("FINISHED", sha)
+
+
+def test_the_mlflow_example_trains_into_a_run_and_mlci_reads_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    """examples/breast-cancer-mlflow as its README says: MLFLOW_TRACKING_URI, no metrics file."""
+    root = tmp_path / "example"
+    shutil.copytree(Path(__file__).parents[1] / "examples" / "breast-cancer-mlflow", root)
+    command = json.dumps([sys.executable, "train.py"])
+    text = (
+        (root / "mlci.yaml").read_text().replace("command: python train.py", f"command: {command}")
+    )
+    (root / "mlci.yaml").write_text(text)
+    git(root, "init", "-q", "-b", "main")
+    sha = commit(root, "the example", {})
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    new_experiment(uri, "breast-cancer")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(root)
+    code, _, err = run_cli("train")
+    assert code == 0, err
+    run = root / ".mlci" / "runs" / sha
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"accuracy", "f1", "roc_auc", "log_loss"}
+    assert metrics["accuracy"] > 0.9
+    assert json.loads((run / "params.json").read_text())["C"] == 1.0
+    assert (run / "predictions.csv").read_text().startswith("id,y_true,y_pred,y_score,size\n")
+    assert git(root, "status", "--porcelain") == ""  # mlflow.db and predictions.csv ignored
+    assert run_of(root, sha)["tracking_uri"] == uri

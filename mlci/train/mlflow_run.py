@@ -36,7 +36,7 @@ def connect(cfg: MlflowTrain, root: Path) -> tuple[Tracking, str]:
     """The tracking server of train.mlflow and the experiment's id."""
     from mlci.tracking import Tracking, resolve_uri
 
-    tracking = Tracking(resolve_uri(cfg.tracking_uri, root), where="train.mlflow")
+    tracking = Tracking(resolve_uri(cfg.tracking_uri, root), where="train.mlflow", root=root)
     return tracking, tracking.experiment_id(cfg.experiment)
 
 
