@@ -11,6 +11,7 @@ import contextlib
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,19 @@ class Tracking:
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self._call(f"tag run {run_id}", self.client.set_tag, run_id, key, value)
+
+    def log(
+        self, run_id: str, metrics: dict[str, float], params: dict[str, str], files: list[Path]
+    ) -> None:
+        """Log what mlci's built-in pipeline produced into the run."""
+        from mlflow.entities import Metric, Param
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, v, now, 0) for k, v in metrics.items()]
+        pairs = [Param(k, v) for k, v in params.items()]
+        self._call(f"log to run {run_id}", self.client.log_batch, run_id, batch, pairs)
+        for path in files:
+            self._call(f"upload {path.name}", self.client.log_artifact, run_id, str(path))
 
     def runs_since(self, experiment_id: str, start_time: int) -> list[RunData]:
         """Runs of the experiment started at or after start_time (ms), newest first."""

@@ -525,3 +525,29 @@ def test_the_mlflow_example_trains_into_a_run_and_mlci_reads_it_back(
     assert (run / "predictions.csv").read_text().startswith("id,y_true,y_pred,y_score,size\n")
     assert git(root, "status", "--porcelain") == ""  # mlflow.db and predictions.csv ignored
     assert run_of(root, sha)["tracking_uri"] == uri
+
+
+def test_the_built_in_pipeline_logs_its_results_into_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    new_experiment(uri, "builtin")
+    text = (
+        "train:\n  sklearn: {dataset: iris, model: sklearn.linear_model.LogisticRegression,"
+        " params: {max_iter: 500}}\n"
+        f"  mlflow: {{experiment: builtin, tracking_uri: '{uri}'}}\n"
+    )
+    sha = commit(root, "c1", {"mlci.yaml": text, ".gitignore": ".mlci/\nmlflow.db\n"})
+    monkeypatch.chdir(root)
+    code, _, err = run_cli("train")
+    assert code == 0, err
+    metrics = json.loads((root / ".mlci" / "runs" / sha / "metrics.json").read_text())
+    got = client(uri).get_run(run_of(root, sha)["run_id"])
+    assert got.info.status == "FINISHED" and metrics["accuracy"] > 0.9
+    assert got.data.metrics == pytest.approx(metrics)
+    assert got.data.params["estimator.max_iter"] == "500"
+    names = {f.path for f in client(uri).list_artifacts(got.info.run_id)}
+    assert {"predictions.csv", "model.pkl"} <= names

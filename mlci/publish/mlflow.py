@@ -40,6 +40,9 @@ def after_verdict(
     run = head.info.get("mlflow")
     if not isinstance(run, dict) or "run_id" not in run:
         return []
+    if run.get("sha", head.sha) != head.sha:  # a record reused from another commit
+        output.debug(f"mlci: MLflow run {run['run_id']} is of {run['sha'][:7]}: not tagged")
+        return []
     from mlci.tracking import Tracking
 
     run_id = str(run["run_id"])

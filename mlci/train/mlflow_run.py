@@ -50,6 +50,7 @@ class Session:
     run_id: str
     started: int  # ms since the epoch, as the server recorded it
     label: str
+    sha: str  # the commit trained: the tags after the verdict go on this commit's run only
 
     @property
     def env(self) -> dict[str, str]:
@@ -66,6 +67,7 @@ class Session:
             "experiment": self.experiment,
             "experiment_id": self.experiment_id,
             "tracking_uri": self.tracking.uri,
+            "sha": self.sha,
         }
 
     def fail(self) -> None:
@@ -83,7 +85,17 @@ def start(cfg: MlflowTrain, root: Path, *, sha: str, dirty: bool, label: str) ->
     tags = {"mlci.sha": sha, **({"mlci.dirty": "true"} if dirty else {})}
     run = tracking.create_run(experiment_id, f"mlci {sha[:7]}", tags)
     output.info(f"mlci: MLflow run {run.run_id} in experiment {cfg.experiment} ({tracking.uri})")
-    return Session(tracking, cfg.experiment, experiment_id, run.run_id, run.start_time, label)
+    return Session(tracking, cfg.experiment, experiment_id, run.run_id, run.start_time, label, sha)
+
+
+def log_builtin(
+    session: Session, metrics: dict[str, float], params: dict[str, object], files: list[Path]
+) -> dict[str, str]:
+    """The built-in pipeline runs in-process: mlci logs its results into the run itself."""
+    flat = {name: str(value)[:6000] for name, value in params.items()}  # MLflow's limit
+    session.tracking.log(session.run_id, metrics, flat, [f for f in files if f.is_file()])
+    session.tracking.end_run(session.run_id, "FINISHED")
+    return session.info()
 
 
 @dataclass(frozen=True)

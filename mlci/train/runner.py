@@ -128,14 +128,25 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
         with _time_limit(config.timeout, where.label):
             result = run_sklearn(config.sklearn, out_dir=tmp, log_path=log, label=where.label)
         model = tmp / "model.pkl"
+        scores = metric_files.read_metrics([records.METRICS], tmp)
+        logged = None
+        if config.mlflow is not None:
+            from mlci.train import mlflow_run
+
+            run = mlflow_run.start(
+                config.mlflow, where.workdir, sha=where.sha, dirty=where.dirty, label=where.label
+            )
+            files = [tmp / records.PREDICTIONS, model]
+            logged = mlflow_run.log_builtin(run, scores.values, dict(result.params), files)
         return _Done(
-            values=metric_files.read_metrics([records.METRICS], tmp),
+            values=scores,
             params=dict(result.params),
             duration=result.duration,
             task=result.task,
             predictions=tmp / records.PREDICTIONS,
             metric_files=["(built-in pipeline)"],
             extra={"model.pkl": model} if model.is_file() else {},
+            mlflow=logged,
         )
     from mlci.train import mlflow_run
     from mlci.train.command import run_command
