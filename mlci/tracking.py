@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mlci.errors import ConfigError, MlciError
+from mlci.errors import ConfigError, TrainingError
 
 INSTALL_HINT = "install it with: pip install 'mlci[mlflow]'"
 PROBE_TIMEOUT = 5.0  # seconds to reach the tracking server before giving up on it
 SEARCH_LIMIT = 1000  # runs read at once when looking for a tagged ancestor
 
 
-class TrackingError(MlciError):
-    """The tracking server could not answer, or answered with a problem."""
+class TrackingError(TrainingError):
+    """The tracking server could not answer, or answered with a problem: the training's
+    results cannot be had, so it fails like a training (a baseline's is skipped)."""
 
 
 @dataclass(frozen=True)

@@ -364,13 +364,27 @@ def small_project(root: Path, script: str, uri: str, experiment: str) -> Path:
     return root
 
 
+NO_METRICS_PY = """import mlflow
+with mlflow.start_run():
+    mlflow.log_param("alpha", 1)
+"""
+
+CRASH_PY = """import mlflow
+mlflow.start_run()
+mlflow.log_metric("accuracy", 0.9)
+raise SystemExit(5)  # MLflow's exit handler ends the run FINISHED
+"""
+
+
 @pytest.mark.parametrize(
     ("script", "wanted"),
     [
         (OWN_RUN_PY, "started its own MLflow run"),
         (FAILED_PY, "marked its MLflow run"),
+        (NO_METRICS_PY, "logged no metrics to MLflow run"),
+        (CRASH_PY, "exited with 5"),
     ],
-    ids=["own-run", "failed-run"],
+    ids=["own-run", "failed-run", "no-metrics", "crash"],
 )
 def test_a_command_that_does_not_finish_our_run_is_exit_3(
     tmp_path: Path,

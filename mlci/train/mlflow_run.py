@@ -71,9 +71,10 @@ class Session:
         }
 
     def fail(self) -> None:
-        """The command failed: a run it left RUNNING is marked FAILED (best effort)."""
+        """The command failed: its run is marked FAILED (MLflow's exit handler may have
+        marked it FINISHED), so it never serves as a baseline. Best effort."""
         try:
-            if self.tracking.get_run(self.run_id).status == "RUNNING":
+            if self.tracking.get_run(self.run_id).status != "FAILED":
                 self.tracking.end_run(self.run_id, "FAILED")
         except MlciError as e:
             output.warn(f"could not mark MLflow run {self.run_id} FAILED: {e.what}")
@@ -107,8 +108,10 @@ class Harvest:
     predictions: Path | None
 
 
-def finish(session: Session, scratch: Path) -> Harvest:
-    """After the command: check the run was resumed and finished, then read it back."""
+def finish(session: Session, scratch: Path, *, files: bool) -> Harvest:
+    """After the command: check the run was resumed and finished, then read it back.
+
+    `files`: train.metrics names files too, so a run without metrics is not an error."""
     tracking, run_id = session.tracking, session.run_id
     run = tracking.get_run(run_id)
     if run.status in ("FAILED", "KILLED"):
@@ -118,15 +121,24 @@ def finish(session: Session, scratch: Path) -> Harvest:
             hint="see the run in MLflow and the training log; mlci takes only a FINISHED run",
         )
     if not run.metrics:
-        others = [r.run_id for r in tracking.runs_since(session.experiment_id, session.started)]
-        others = [r for r in others if r != run_id]
-        if others:
+        # another job's run is tagged mlci.sha: an untagged one is the command's own
+        since = tracking.runs_since(session.experiment_id, session.started)
+        others = [r.run_id for r in since if "mlci.sha" not in r.tags]
+        if others or not files:
             tracking.end_run(run_id, "FAILED")
+        if others:
             raise TrainingError(
                 f"{session.label} started its own MLflow run {others[0]} instead of resuming "
                 f"mlci's run {run_id}",
                 where=tracking.uri,
                 hint=RESUME_HINT,
+            )
+        if not files:
+            raise TrainingError(
+                f"{session.label} logged no metrics to MLflow run {run_id}",
+                where=tracking.uri,
+                hint="log them inside mlflow.start_run() (mlflow.log_metric), or name the "
+                "metrics file in train.metrics",
             )
     if run.status != "FINISHED":
         tracking.end_run(run_id, "FINISHED")

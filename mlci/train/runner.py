@@ -180,7 +180,7 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
     values = metric_files.read_metrics(config.metrics, where.workdir) if config.metrics else None
     predictions = where.workdir / config.predictions if config.predictions else None
     if session is not None:  # the run's metrics and params, then the files'
-        got = mlflow_run.finish(session, tmp)
+        got = mlflow_run.finish(session, tmp, files=bool(config.metrics))
         values, params = mlflow_run.merge(got, values), {**got.params, **params}
         predictions = predictions or got.predictions
     assert values is not None  # config.py requires train.metrics without train.mlflow
