@@ -66,13 +66,15 @@ def steps(uri: str, scratch: Path) -> dict[str, float]:
     from mlci.publish import mlflow as publish
     from mlci.record import RunRecord
     from mlci.train import mlflow_run
+    from mlci.train.runner import Where
 
     MlflowClient(tracking_uri=uri).create_experiment("bench")
     cfg = MlflowTrain(experiment="bench", tracking_uri=uri)
     timings: dict[str, list[float]] = {"create": [], "read back": [], "tags": []}
     for i in range(REPEAT):
         t0 = time.perf_counter()
-        session = mlflow_run.start(cfg, scratch, sha=f"{i:040x}", dirty=False, label="bench")
+        where = Where(sha=f"{i:040x}", workdir=scratch, code="", label="bench")
+        session = mlflow_run.start(cfg, where)
         t1 = time.perf_counter()
         _log_like_a_training(uri, session.run_id, scratch)
         t2 = time.perf_counter()

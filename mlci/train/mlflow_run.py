@@ -10,6 +10,7 @@ mlci knows. Afterwards the run's metrics (latest value per key), params and a
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from mlci.record import RunRecord
 if TYPE_CHECKING:
     from mlci.baseline import Baseline, Context
     from mlci.tracking import RunData, Tracking
+    from mlci.train.runner import Where
 
 RESUME_HINT = (
     "call mlflow.start_run() without a run_id or experiment (mlci sets MLFLOW_RUN_ID, "
@@ -80,19 +82,25 @@ class Session:
             output.warn(f"could not mark MLflow run {self.run_id} FAILED: {e.what}")
 
 
-def start(cfg: MlflowTrain, root: Path, *, sha: str, dirty: bool, label: str) -> Session:
+def start(cfg: MlflowTrain, where: Where) -> Session:
     """Create the run in the experiment, tagged with the commit it trains."""
-    tracking, experiment_id = connect(cfg, root)
-    tags = {"mlci.sha": sha, **({"mlci.dirty": "true"} if dirty else {})}
+    tracking, experiment_id = connect(cfg, where.workdir)
+    sha, label = where.sha, where.label
+    tags = {"mlci.sha": sha, **({"mlci.dirty": "true"} if where.dirty else {})}
     run = tracking.create_run(experiment_id, f"mlci {sha[:7]}", tags)
     output.info(f"mlci: MLflow run {run.run_id} in experiment {cfg.experiment} ({tracking.uri})")
     return Session(tracking, cfg.experiment, experiment_id, run.run_id, run.start_time, label, sha)
 
 
 def log_builtin(
-    session: Session, metrics: dict[str, float], params: dict[str, object], files: list[Path]
+    cfg: MlflowTrain,
+    where: Where,
+    metrics: dict[str, float],
+    params: Mapping[str, object],
+    files: list[Path],
 ) -> dict[str, str]:
-    """The built-in pipeline runs in-process: mlci logs its results into the run itself."""
+    """The built-in pipeline runs in-process: mlci logs its results into a new run."""
+    session = start(cfg, where)
     flat = {name: str(value)[:6000] for name, value in params.items()}  # MLflow's limit
     session.tracking.log(session.run_id, metrics, flat, [f for f in files if f.is_file()])
     session.tracking.end_run(session.run_id, "FINISHED")

@@ -130,14 +130,11 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
         model = tmp / "model.pkl"
         scores = metric_files.read_metrics([records.METRICS], tmp)
         logged = None
-        if config.mlflow is not None:
-            from mlci.train import mlflow_run
+        if config.mlflow is not None:  # in-process: mlci logs the results into the run
+            from mlci.train.mlflow_run import log_builtin
 
-            run = mlflow_run.start(
-                config.mlflow, where.workdir, sha=where.sha, dirty=where.dirty, label=where.label
-            )
-            files = [tmp / records.PREDICTIONS, model]
-            logged = mlflow_run.log_builtin(run, scores.values, dict(result.params), files)
+            outputs = [tmp / records.PREDICTIONS, model]
+            logged = log_builtin(config.mlflow, where, scores.values, result.params, outputs)
         return _Done(
             values=scores,
             params=dict(result.params),
@@ -152,14 +149,8 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
     from mlci.train.command import run_command
 
     assert config.command is not None
+    session = mlflow_run.start(config.mlflow, where) if config.mlflow else None
     t0 = time.monotonic()
-    session = (
-        mlflow_run.start(
-            config.mlflow, where.workdir, sha=where.sha, dirty=where.dirty, label=where.label
-        )
-        if config.mlflow
-        else None
-    )
     try:
         run_command(
             config.command,
@@ -169,18 +160,18 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
             log_path=log,
             label=where.label,
         )
+        duration = time.monotonic() - t0
+        _require_outputs(config, where)
+        got = mlflow_run.finish(session, tmp, files=bool(config.metrics)) if session else None
     except BaseException:
-        if session is not None:
+        if session is not None:  # a failed training's run must never serve as a baseline
             session.fail()
         raise
-    duration = time.monotonic() - t0
-    _require_outputs(config, where)
     _warn_stale(config, where, time.time() - duration)
     params = metric_files.read_params(config.params, where.workdir) if config.params else {}
     values = metric_files.read_metrics(config.metrics, where.workdir) if config.metrics else None
     predictions = where.workdir / config.predictions if config.predictions else None
-    if session is not None:  # the run's metrics and params, then the files'
-        got = mlflow_run.finish(session, tmp, files=bool(config.metrics))
+    if got is not None:  # the run's metrics and params, then the files'
         values, params = mlflow_run.merge(got, values), {**got.params, **params}
         predictions = predictions or got.predictions
     assert values is not None  # config.py requires train.metrics without train.mlflow
