@@ -62,16 +62,16 @@ def after_verdict(
             f"MLflow run {run_id} tagged mlci.verdict={tags['mlci.verdict']}, "
             f"mlci.blessed={tags['mlci.blessed']}"
         )
+        output.info(f"mlci: {lines[-1]}")
         if register is not None:
             alias = _move_alias(tracking, run, register, blessed=verdict.blessed)
             done["alias"] = alias
             lines.append(alias["said"])
+            output.info(f"mlci: {lines[-1]}")
     except MlciError as e:
         output.warn(f"MLflow: {e.sentence()}")
         done["error"] = e.sentence()
         lines.append(f"MLflow: {e.sentence()}")
-    for line in lines:
-        output.info(f"mlci: {line}")
     _add_to_report(report_dir, lines, done)
     return lines
 
