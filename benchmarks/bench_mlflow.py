@@ -9,6 +9,8 @@ untimed. Run alone (`python benchmarks/bench_mlflow.py`) or through `make bench`
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -110,7 +112,15 @@ def server(root: Path) -> Iterator[str]:
         "--workers",
         "1",
     ]
-    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    proc = subprocess.Popen(
+        cmd,
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
@@ -124,7 +134,7 @@ def server(root: Path) -> Iterator[str]:
                 time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and every worker it started
         proc.wait(timeout=30)
 
 

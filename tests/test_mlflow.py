@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -107,7 +108,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "1",
     ]
     log = (root / "server.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job workers
+    proc = subprocess.Popen(  # its own group: stopping it stops every worker it started
+        cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240
@@ -123,11 +127,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
 
@@ -513,21 +517,21 @@ def test_a_local_sqlite_store_merges_the_run_with_the_metric_files(
 
 
 def test_the_mlflow_example_trains_into_a_run_and_mlci_reads_it_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
 ) -> None:
     """examples/breast-cancer-mlflow as its README says: MLFLOW_TRACKING_URI, no metrics file."""
     root = tmp_path / "example"
     shutil.copytree(Path(__file__).parents[1] / "examples" / "breast-cancer-mlflow", root)
-    command = json.dumps([sys.executable, "train.py"])
+    command, experiment = json.dumps([sys.executable, "train.py"]), f"bc-{tmp_path.name}"
     text = (
         (root / "mlci.yaml").read_text().replace("command: python train.py", f"command: {command}")
     )
+    text = text.replace("experiment: breast-cancer ", f"experiment: {experiment} ")
     (root / "mlci.yaml").write_text(text)
     git(root, "init", "-q", "-b", "main")
+    new_experiment(server, experiment)
     sha = commit(root, "the example", {})
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    new_experiment(uri, "breast-cancer")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     monkeypatch.chdir(root)
     code, _, err = run_cli("train")
     assert code == 0, err
@@ -537,24 +541,24 @@ def test_the_mlflow_example_trains_into_a_run_and_mlci_reads_it_back(
     assert metrics["accuracy"] > 0.9
     assert json.loads((run / "params.json").read_text())["C"] == 1.0
     assert (run / "predictions.csv").read_text().startswith("id,y_true,y_pred,y_score,size\n")
-    assert git(root, "status", "--porcelain") == ""  # mlflow.db and predictions.csv ignored
-    assert run_of(root, sha)["tracking_uri"] == uri
+    assert git(root, "status", "--porcelain") == ""  # predictions.csv is ignored
+    assert run_of(root, sha)["tracking_uri"] == server
 
 
 def test_the_built_in_pipeline_logs_its_results_into_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
 ) -> None:
     root = tmp_path / "p"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    new_experiment(uri, "builtin")
+    uri, experiment = server, f"builtin-{tmp_path.name}"
+    new_experiment(uri, experiment)
     text = (
         "train:\n  sklearn: {dataset: iris, model: sklearn.linear_model.LogisticRegression,"
         " params: {max_iter: 500}}\n"
-        f"  mlflow: {{experiment: builtin, tracking_uri: '{uri}'}}\n"
+        f"  mlflow: {{experiment: {experiment}, tracking_uri: '{uri}'}}\n"
     )
-    sha = commit(root, "c1", {"mlci.yaml": text, ".gitignore": ".mlci/\nmlflow.db\n"})
+    sha = commit(root, "c1", {"mlci.yaml": text, ".gitignore": ".mlci/\n"})
     monkeypatch.chdir(root)
     code, _, err = run_cli("train")
     assert code == 0, err
