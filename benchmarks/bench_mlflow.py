@@ -70,7 +70,8 @@ def steps(uri: str, scratch: Path) -> dict[str, float]:
     from mlci.train import mlflow_run
     from mlci.train.runner import Where
 
-    MlflowClient(tracking_uri=uri).create_experiment("bench")
+    local = (scratch / "art").as_uri() if uri.startswith("sqlite") else None  # not ./mlruns
+    MlflowClient(tracking_uri=uri).create_experiment("bench", local)
     cfg = MlflowTrain(experiment="bench", tracking_uri=uri)
     timings: dict[str, list[float]] = {"create": [], "read back": [], "tags": []}
     for i in range(REPEAT):

@@ -142,8 +142,11 @@ def client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def new_experiment(uri: str, name: str) -> str:
-    return str(client(uri).create_experiment(name))
+def new_experiment(uri: str, name: str, artifacts: Path | None = None) -> str:
+    """An experiment; a local store's artifacts go to `artifacts` (MLflow's default is
+    ./mlruns in the working directory, here the checkout of mlci)."""
+    where = artifacts.as_uri() if artifacts is not None else None
+    return str(client(uri).create_experiment(name, artifact_location=where))
 
 
 def run_of(workdir: Path, sha: str) -> dict[str, Any]:
@@ -492,7 +495,7 @@ def test_a_local_sqlite_store_merges_the_run_with_the_metric_files(
     git(root, "init", "-q", "-b", "main")
     uri = "sqlite:///store/mlflow.db"  # relative to mlci.yaml's folder
     (root / "store").mkdir()
-    new_experiment(f"sqlite:///{root / 'store' / 'mlflow.db'}", "local")
+    new_experiment(f"sqlite:///{root / 'store' / 'mlflow.db'}", "local", root / "store" / "art")
     command = json.dumps([sys.executable, "train.py"])
     text = (
         f"train:\n  command: {command}\n  metrics: extra.json\n"
