@@ -206,7 +206,8 @@ class Tracking:
         from mlflow.exceptions import MlflowException
 
         try:
-            self.client.get_registered_model(model)
+            with contextlib.redirect_stdout(sys.stderr):
+                self.client.get_registered_model(model)
         except MlflowException:
             self._call(f"create model {model}", self.client.create_registered_model, model)
         extra = {"model_id": model_id} if model_id else {}
@@ -224,7 +225,8 @@ class Tracking:
         from mlflow.exceptions import MlflowException
 
         try:
-            return str(self.client.get_model_version_by_alias(model, alias).version)
+            with contextlib.redirect_stdout(sys.stderr):
+                return str(self.client.get_model_version_by_alias(model, alias).version)
         except MlflowException:
             return None
 
