@@ -30,7 +30,7 @@ NOTE_WALK_LIMIT = 200
 class Baseline:
     """The baseline and its provenance, as the report shows it."""
 
-    strategy: str  # "note" | "file" | "retrain" | "none"
+    strategy: str  # "note" | "mlflow" | "file" | "retrain" | "none"
     ref: str  # the base ref as given: main, origin/main, a sha
     merge_base: str | None
     sha: str | None = None  # the commit whose metrics are used
@@ -131,7 +131,9 @@ def from_mlflow(ctx: Context) -> Baseline | str:
     """The latest finished MLflow run tagged with the merge-base."""
     if ctx.ws.config.train.mlflow is None:
         return "mlflow: train.mlflow is not set"
-    return "mlflow: reading a baseline from MLflow runs is not available in this version"
+    from mlci.train.mlflow_run import mlflow_source
+
+    return mlflow_source(ctx)
 
 
 def train_config_at(ctx: Context, sha: str) -> tuple[TrainConfig, str]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from mlci import atomic, output
 from mlci.errors import PublishError, UsageError
 from mlci.pipeline import (
+    Outcome,
     default_out,
     find_baseline,
     run_loop,
@@ -66,6 +67,7 @@ def run(
     if ctx.provider == "github":
         _fetch_base(ws, base, ci_base)
     outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
+    _after_verdict(ws, outcome, pr=ctx.pr_number if mode == "pr" else None, push=False)
     code = outcome.exit_code
     if mode == "pr":
         _write_pull(ctx, outcome.paths["md"].parent)
@@ -252,11 +254,27 @@ def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
         )
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
     outcome = write_report(ws, head, found, out_dir, run_url=ctx.run_url)
+    _after_verdict(ws, outcome, pr=None, push=True)
     _local_publish(ws, ctx, outcome.paths["md"])
     return RunResult(
         exit_code=outcome.exit_code,
         text=result.summary() + "\n" + summary_lines(outcome, ws.config.precision),
     )
+
+
+def _after_verdict(ws: Workspace, outcome: Outcome, *, pr: int | None, push: bool) -> None:
+    """Tag the head's MLflow run; on a push to the base branch, move the registry alias."""
+    if ws.config.train.mlflow is not None:
+        from mlci.publish import mlflow
+
+        register = ws.config.mlflow.register if push else None
+        mlflow.after_verdict(
+            outcome.report.head,
+            outcome.verdict,
+            outcome.paths["md"].parent,
+            pr=pr,
+            register=register,
+        )
 
 
 def _local_publish(ws: Workspace, ctx: CIContext, md: Path, comment_url: str = "") -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from mlci import __version__
 
-HEAVY = ("pandas", "matplotlib", "sklearn", "github", "git", "jinja2", "numpy", "scipy")
+HEAVY = ("pandas", "matplotlib", "sklearn", "github", "git", "jinja2", "numpy", "scipy", "mlflow")
 
 
 def loaded_after(argv: list[str]) -> list[str]:

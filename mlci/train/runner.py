@@ -164,6 +164,7 @@ class _Done:
     predictions: Path | None
     metric_files: list[str]
     extra: dict[str, Path]
+    mlflow: dict[str, str] | None = None  # the MLflow run it logged to
 
 
 def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
@@ -175,41 +176,66 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
         with _time_limit(config.timeout, where.label):
             result = run_sklearn(config.sklearn, out_dir=tmp, log_path=log, label=where.label)
         model = tmp / "model.pkl"
+        scores = metric_files.read_metrics([records.METRICS], tmp)
+        logged = None
+        if config.mlflow is not None:  # in-process: mlci logs the results into the run
+            from mlci.train.mlflow_run import log_builtin
+
+            outputs = [tmp / records.PREDICTIONS, model]
+            logged = log_builtin(config.mlflow, where, scores.values, result.params, outputs)
         return _Done(
-            values=metric_files.read_metrics([records.METRICS], tmp),
+            values=scores,
             params=dict(result.params),
             duration=result.duration,
             task=result.task,
             predictions=tmp / records.PREDICTIONS,
             metric_files=["(built-in pipeline)"],
             extra={"model.pkl": model} if model.is_file() else {},
+            mlflow=logged,
         )
+    from mlci.train import mlflow_run
     from mlci.train.command import run_command
 
     assert config.command is not None
+    session = mlflow_run.start(config.mlflow, where) if config.mlflow else None
     t0 = time.monotonic()
-    run_command(
-        config.command,
-        cwd=where.workdir,
-        env=config.env,
-        timeout=config.timeout,
-        log_path=log,
-        label=where.label,
-    )
-    duration = time.monotonic() - t0
-    _require_outputs(config, where)
+    try:
+        run_command(
+            config.command,
+            cwd=where.workdir,
+            env={**config.env, **(session.env if session else {})},
+            timeout=config.timeout,
+            log_path=log,
+            label=where.label,
+        )
+        duration = time.monotonic() - t0
+        _require_outputs(config, where)
+        got = mlflow_run.finish(session, tmp, files=bool(config.metrics)) if session else None
+    except BaseException:
+        if session is not None:  # a failed training's run must never serve as a baseline
+            session.fail()
+        raise
     _warn_stale(config, where, time.time() - duration)
     params = metric_files.read_params(config.params, where.workdir) if config.params else {}
+    values = metric_files.read_metrics(config.metrics, where.workdir) if config.metrics else None
+    predictions = (
+        paths.inside(where.workdir, config.predictions, "train.predictions")
+        if config.predictions
+        else None
+    )
+    if got is not None:  # the run's metrics and params, then the files'
+        values, params = mlflow_run.merge(got, values), {**got.params, **params}
+        predictions = predictions or got.predictions
+    assert values is not None  # config.py requires train.metrics without train.mlflow
     return _Done(
-        values=metric_files.read_metrics(config.metrics, where.workdir),
+        values=values,
         params=params,
         duration=duration,
         task=None,
-        predictions=paths.inside(where.workdir, config.predictions, "train.predictions")
-        if config.predictions
-        else None,
-        metric_files=list(config.metrics),
+        predictions=predictions,
+        metric_files=[*config.metrics, *([f"MLflow run {session.run_id}"] if session else [])],
         extra=_drawn_by_training(config, where.workdir, tmp),
+        mlflow=session.info() if session else None,
     )
 
 
@@ -255,6 +281,7 @@ def _info(config: TrainConfig, where: Where, done: _Done, started: datetime) -> 
         "metric_files": done.metric_files,
         **records.sources_info(done.values.sources, done.metric_files),
         "non_numeric": done.values.non_numeric,
+        **({"mlflow": done.mlflow} if done.mlflow else {}),
     }
 
 
