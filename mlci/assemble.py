@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci import output, record
+from mlci import atomic, output, record
 from mlci.baseline import Baseline
 from mlci.compare import Comparison
 from mlci.config import PLOT_KINDS, Config
@@ -39,7 +39,9 @@ class Inputs:
     notes: tuple[str, ...] = ()
 
 
-REPORT_FILES = ("report.md", "report.html", "result.json", "plots")
+REPORT_FILES = ("report.md", "report.html", "result.json", "plots", "pull.json")
+# what a run keeps in the report directory while it works: its lock and its staging folder
+_WORKING = (".write-test-", atomic.STAGE_PREFIX, atomic.LOCK_NAME)
 
 
 def prepare_out_dir(out: Path) -> Path:
@@ -68,7 +70,7 @@ def _refuse_foreign(out: Path) -> None:
     holds files of the user's that the report would overwrite or mix with."""
     if not out.is_dir():
         return
-    entries = [e for e in out.iterdir() if not e.name.startswith(".write-test-")]
+    entries = [e for e in out.iterdir() if not e.name.startswith(_WORKING)]
     if not entries or _is_report(out):
         foreign = [e.name for e in entries if e.name not in REPORT_FILES]
     else:  # an empty plots/ is what a run that stopped early leaves

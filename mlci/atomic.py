@@ -15,6 +15,7 @@ from mlci import lock
 from mlci.config import display_path
 
 LOCK_NAME = ".mlci.lock"  # the report directory's lock, inside it while held
+STAGE_PREFIX = ".mlci-stage-"  # a report being rendered, moved in whole when done
 
 
 def write_text(path: Path, text: str) -> None:
@@ -82,7 +83,7 @@ def staged_dir(out: Path, prepare: Callable[[Path], object]) -> Iterator[Path]:
     """A private directory inside `out` to render into; when the block succeeds its files
     are moved into `out` under out's lock, `prepare(out)` first (to clear what the report
     there before listed), so two runs with the same --out leave one whole report."""
-    stage = Path(tempfile.mkdtemp(prefix=".mlci-stage-", dir=out))
+    stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
     try:
         yield stage
         with lock.held(out / LOCK_NAME, f"the report directory {display_path(out)}"):
