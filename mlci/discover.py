@@ -71,10 +71,10 @@ def discover(project: Path, repo_root: Path) -> Findings:
     if not found.metrics:
         live = next((d for d in DVCLIVE_DIRS if (project / d).is_dir()), None)
         files = [m for m in METRIC_FILES if (project / m).is_file()]
-        if live is None and _logs_with_dvclive(project, found.command):
-            live = "dvclive"  # written on the first training: dvclive's default directory
         if live is not None:
             found.add("metrics", [live], "a dvclive directory")
+        elif _logs_with_dvclive(project, found.command):  # its default directory, not yet written
+            found.add("metrics", ["dvclive"], "the training logs with dvclive")
         elif files:
             found.add("metrics", files[:1], "found it")
     if not found.command:
