@@ -17,6 +17,7 @@ from mlci.workspace import Workspace
 if TYPE_CHECKING:
     from mlci.baseline import Baseline
     from mlci.compare import Comparison
+    from mlci.config import Config
     from mlci.gates import Verdict
     from mlci.report import Report, SliceTable
 
@@ -258,7 +259,7 @@ def run_loop(
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
     base_ref(ws, base, ci_base)  # a missing base fails now, not after an hour of training
     t0 = time.monotonic()
-    _preload_report_libraries()
+    _preload_report_libraries(ws.config)
     head = train_head(ws)
     t1 = time.monotonic()
     found = find_baseline(ws, base=base, head_sha=head.sha, ci_base=ci_base, fetch_notes=True)
@@ -268,16 +269,24 @@ def run_loop(
     return outcome
 
 
-def _preload_report_libraries() -> None:
+def _preload_report_libraries(config: Config) -> None:
     """Import pandas and matplotlib in a thread while the training runs: it mostly waits
-    on its subprocess, and the report needs them right after (about a second saved)."""
+    on its subprocess, and the report needs them right after (about a second saved), and
+    scipy too when a noise or slice rule will need it (another second)."""
     import contextlib
     import threading
+
+    from mlci import evidence
+
+    stats = evidence.needed(config)
 
     def load() -> None:
         # on an ImportError the report imports them again and reports the problem
         with contextlib.suppress(ImportError):
-            import mlci.plots  # noqa: F401  (pandas, numpy, matplotlib with Agg)
+            import mlci.plots  # pandas, numpy, matplotlib with Agg
+
+            if stats:
+                import mlci.stats  # noqa: F401  (scipy)
 
     threading.Thread(target=load, name="mlci-preload", daemon=True).start()
 
