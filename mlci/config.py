@@ -347,9 +347,7 @@ class _Node:
             self.fail(f"must be a mapping, got {_kind(self.value)}")
         for name, child in self.value.items():
             if name not in allowed:
-                close = difflib.get_close_matches(name, allowed, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else "allowed: " + ", ".join(allowed)
-                child.fail("is not a known key", hint=hint)
+                child.fail("is not a known key", hint=suggest(name, allowed, "allowed"))
         return dict(self.value)
 
     def text(self) -> str:
@@ -388,6 +386,14 @@ class _Node:
         if not isinstance(self.value, list):
             self.fail(f"must be a string or a list of strings, got {_kind(self.value)}")
         return tuple(item.text() for item in self.value)
+
+
+def suggest(name: str, choices: tuple[str, ...], otherwise: str, n: int = 1) -> str:
+    """A did-you-mean for a misspelt name, else the choices there are."""
+    close = difflib.get_close_matches(name, choices, n=n)
+    if close:
+        return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    return f"{otherwise}: " + ", ".join(choices)
 
 
 def display_path(path: Path) -> str:
@@ -564,13 +570,10 @@ def _sklearn(node: _Node) -> SklearnSpec:
             node.fail(f"needs '{key}'")
     dataset = m["dataset"].text()
     if dataset not in DATASETS:
-        close = difflib.get_close_matches(dataset, DATASETS, n=2)
-        hint = (
-            f"did you mean {' or '.join(close)}?"
-            if close
-            else "choose one of " + ", ".join(DATASETS)
+        m["dataset"].fail(
+            f"is not a dataset scikit-learn ships: '{dataset}'",
+            hint=suggest(dataset, DATASETS, "choose one of", n=2),
         )
-        m["dataset"].fail(f"is not a dataset scikit-learn ships: '{dataset}'", hint=hint)
     model = m["model"].text()
     if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+", model):
         m["model"].fail(
@@ -617,13 +620,10 @@ def _baseline(node: _Node) -> BaselineConfig:
         sources = m["sources"].strings()
         for name in sources:
             if name not in BASELINE_SOURCES:
-                close = difflib.get_close_matches(name, BASELINE_SOURCES, n=1)
-                hint = (
-                    f"did you mean '{close[0]}'?"
-                    if close
-                    else "choose from " + ", ".join(BASELINE_SOURCES)
+                m["sources"].fail(
+                    f"'{name}' is not a baseline source",
+                    hint=suggest(name, BASELINE_SOURCES, "choose from"),
                 )
-                m["sources"].fail(f"'{name}' is not a baseline source", hint=hint)
         if len(set(sources)) != len(sources):
             m["sources"].fail("names a source twice")
     return BaselineConfig(
@@ -716,12 +716,7 @@ def _report(node: _Node) -> ReportConfig:
         plots = m["plots"].strings() if m["plots"].value != [] else ()
         for i, kind in enumerate(plots):
             if kind not in PLOT_KINDS:
-                close = difflib.get_close_matches(kind, PLOT_KINDS, n=1)
-                hint = (
-                    f"did you mean '{close[0]}'?"
-                    if close
-                    else "choose from " + ", ".join(PLOT_KINDS)
-                )
+                hint = suggest(kind, PLOT_KINDS, "choose from")
                 item = m["plots"].value[i] if isinstance(m["plots"].value, list) else m["plots"]
                 item.fail(f"'{kind}' is not a plot mlci makes", hint=hint)
         out["plots"] = plots

@@ -63,7 +63,7 @@ def test_stale_committed_metrics_are_skipped_naming_both_commits(
     assert found["strategy"] == "none"
     assert found["tried"] == [
         f"committed files: metrics.json is stale: committed at {written[:7]}, but "
-        f"mlci.yaml changed later at {changed[:7]}"
+        f"params.yaml changed later at {changed[:7]}"
     ]
 
 
@@ -93,7 +93,8 @@ def test_is_input(tmp_path: Path) -> None:
         "  params: params.json\n  predictions: preds.csv\n  plots: ['plots/*.png']\n"
     )
     cfg = configs.load(path)
-    for name in ("train.py", "data/x.csv", "params.yaml", "src/a/b.py", "mlci.yaml"):
+    # the params feed training; mlci.yaml's train section is fingerprinted on its own
+    for name in ("train.py", "data/x.csv", "params.yaml", "src/a/b.py", "params.json"):
         assert is_input(cfg, name), name
     for name in (
         "README.md",
@@ -103,7 +104,7 @@ def test_is_input(tmp_path: Path) -> None:
         "LICENSE.txt",
         "eval/metrics.json",
         "dvclive/plots/metrics/acc.tsv",
-        "params.json",
+        "mlci.yaml",
         "preds.csv",
         "plots/roc.png",
         ".mlci/runs/x/metrics.json",

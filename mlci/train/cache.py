@@ -75,8 +75,11 @@ def _from_notes(ws: Workspace, fingerprint: str) -> Found | None:
     return None
 
 
-def reuse(ws: Workspace, found: Found, *, sha: str, dirty: bool, code: str) -> RunRecord:
-    """`found` as the run record of `sha`: the same numbers, and whose training they are."""
+def reuse(
+    ws: Workspace, found: Found, *, sha: str, dirty: bool, code: str, run_id: str | None = None
+) -> RunRecord:
+    """`found` as the run record of `sha` (in the run directory `run_id`, a dirty head's
+    own): the same numbers, and whose training they are."""
     output.info(f"mlci: {records.reused_line(found.sha)} (its {found.source})")
     if found.sha == sha and found.record.path is not None and not dirty:
         return found.record
@@ -95,7 +98,7 @@ def reuse(ws: Workspace, found: Found, *, sha: str, dirty: bool, code: str) -> R
         **({"metric_sources": src.info["metric_sources"]} if "metric_sources" in src.info else {}),
     }
     rec = RunRecord(sha=sha, metrics=src.metrics, params=src.params, info=info)
-    target = records.run_dir(ws.root, sha)
+    target = records.run_dir(ws.root, run_id or sha)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".reuse-", dir=target.parent) as tmp:
         predictions = src.predictions_path

@@ -58,10 +58,12 @@ def train_checkout(ws: Workspace) -> RunRecord:
         output.info("mlci: the working tree has uncommitted changes; the record says so")
     sha = repo.head_sha()
     fingerprint, code = inputs.of_checkout(ws), repo.code_fingerprint()
+    run_id = checkout_run_id(ws, dirty=dirty)
     if cache.enabled(ws, ws.config.train):
-        found = cache.lookup(ws, fingerprint, sha)
-        if found is not None:
-            return cache.reuse(ws, found, sha=sha, dirty=dirty, code=code)
+        with records.claim(records.run_dir(ws.root, run_id)):  # one run writes the record
+            found = cache.lookup(ws, fingerprint, sha)
+            if found is not None:
+                return cache.reuse(ws, found, sha=sha, dirty=dirty, code=code, run_id=run_id)
         output.debug(f"mlci: no earlier training has the inputs {fingerprint}")
     where = Where(
         sha=sha,
@@ -70,7 +72,7 @@ def train_checkout(ws: Workspace) -> RunRecord:
         inputs=fingerprint,
         dirty=dirty,
         label=f"training at {sha[:7]}",
-        run_id=checkout_run_id(ws, dirty=dirty),
+        run_id=run_id,
     )
     return train(ws.config.train, where, state_root=ws.root)
 
