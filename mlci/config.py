@@ -433,6 +433,11 @@ def _build(doc: _Node, path: Path) -> Config:
     for key, build in builders.items():
         if key in top:
             parts[key] = build(top[key])
+    if "mlflow" in top and parts["mlflow"].register is not None and parts["train"].mlflow is None:
+        top["mlflow"].value["register"].fail(
+            "needs train.mlflow: only a run mlci made in MLflow can be registered",
+            hint="add train.mlflow {experiment: NAME}, or remove mlflow.register",
+        )
     return Config(**parts)
 
 
@@ -522,13 +527,14 @@ def _command(node: _Node, *, shell: bool) -> tuple[str, ...]:
         text = node.text()
         operator = shell_operator(text)
         if operator is not None:
+            named = "a line break" if operator == "\n" else f"the shell operator `{operator}`"
             node.fail(
-                f"has the shell operator `{operator}`, but no shell runs the command",
+                f"has {named}, but no shell runs the command",
                 hint="set `train.shell: true` to run it with bash -c, or write one command "
                 "as a list of words",
             )
-        try:
-            argv = tuple(shlex.split(text))
+        try:  # a backslash at the end of a line continues it, as in a shell
+            argv = tuple(shlex.split(text.replace("\\\n", "")))
         except ValueError as e:
             node.fail(f"cannot be split into words: {e}", hint="check the quotes")
         return argv
@@ -538,12 +544,14 @@ def _command(node: _Node, *, shell: bool) -> tuple[str, ...]:
     return argv
 
 
-SHELL_OPERATORS = ("&&", "||", "$(", "|", ";", ">", "<", "`")
+SHELL_OPERATORS = ("&&", "||", "$(", "|", ";", ">", "<", "`", "&", "\n")
 
 
 def shell_operator(text: str) -> str | None:
     """The first shell operator outside quotes (`&&`, `|`, `>`, `$(`...), else None: as
-    arguments it would silently reach the program (`get_data.py && python train.py`)."""
+    arguments it would silently reach the program (`get_data.py && python train.py`), as
+    would the second line of a YAML block of two commands."""
+    text = text.strip()
     quote: str | None = None
     i = 0
     while i < len(text):

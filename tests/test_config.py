@@ -138,7 +138,7 @@ def test_direction_from_name(name: str, higher: bool) -> None:
         ("train:\n  command: python t.py\n", "train needs 'metrics'"),
         (
             "train:\n  sklearn: {dataset: wines, model: a.B}\n",
-            "is not a dataset scikit-learn ships: 'wines' (mlci.yaml:2). Did you mean wine?",
+            "is not a dataset scikit-learn ships: 'wines' (mlci.yaml:2). Did you mean 'wine'?",
         ),
         ("train:\n  sklearn: {dataset: iris, model: RandomForest}\n", "must be an import path"),
         ("train:\n  sklearn: {dataset: iris}\n", "train.sklearn needs 'model'"),
@@ -194,6 +194,10 @@ def test_direction_from_name(name: str, higher: bool) -> None:
         (
             "train:\n  command: x\n  metrics: m.json\nmetrics:\n  rmse: {higher_is_beter: false}\n",
             "Did you mean 'higher_is_better'?",
+        ),
+        (
+            "train:\n  command: x\n  metrics: m.json\nmlflow:\n  register: {model: m}\n",
+            "mlflow.register needs train.mlflow: only a run mlci made in MLflow can be registered (mlci.yaml:5)",
         ),
         (
             "train:\n  command: x\n  command: y\n  metrics: m.json\n",
@@ -258,6 +262,7 @@ def test_configs_are_frozen(tmp_path: Path) -> None:
         ("python train.py < in.txt", "<"),
         ("python train.py --seed $(date +%s)", "$("),
         ("python train.py --seed `date`", "`"),
+        ("python train.py &", "&"),
     ],
 )
 def test_shell_operator_in_a_command_string_is_named(
@@ -280,3 +285,14 @@ def test_quoted_operators_are_arguments_and_shell_true_runs_bash(tmp_path: Path)
         "-c",
         "python get_data.py && python train.py",
     )
+
+
+def test_a_block_of_two_commands_is_named_and_a_continued_line_is_one(tmp_path: Path) -> None:
+    block = "train:\n  command: |\n    python get_data.py\n    python train.py\n  metrics: m.json\n"
+    line = error(tmp_path, block)
+    assert "train.command has a line break, but no shell runs the command (" in line
+    assert "mlci.yaml:2). Set `train.shell: true`" in line
+    continued = "train:\n  command: |\n    python train.py \\\n      --epochs 3\n  metrics: m.json\n"
+    assert load(tmp_path, continued).train.command == ("python", "train.py", "--epochs", "3")
+    folded = "train:\n  command: >\n    python train.py\n    --epochs 3\n  metrics: m.json\n"
+    assert load(tmp_path, folded).train.command == ("python", "train.py", "--epochs", "3")
