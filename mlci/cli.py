@@ -339,10 +339,15 @@ def init(
     from mlci.resources import templates_dir
 
     repo = gitrepo.Repo(Path.cwd())
-    workflow = (templates_dir() / "workflows" / "mlci.yml").read_text(encoding="utf-8")
+    workflows = templates_dir() / "workflows"
     branch = repo.default_branch() or repo.current_branch() or "main"
     result = scaffold.init(
-        Path.cwd(), repo, workflow=workflow, base_branch=branch, try_training=not no_try
+        Path.cwd(),
+        repo,
+        workflow=(workflows / "mlci.yml").read_text(encoding="utf-8"),
+        publish=(workflows / "mlci-publish.yml").read_text(encoding="utf-8"),
+        base_branch=branch,
+        try_training=not no_try,
     )
     output.result(result.summary(_shown))
     if result.failure is not None:

@@ -43,7 +43,6 @@ class Findings:
     found: list[str] = field(default_factory=list)  # "train.command: dvc repro (dvc.yaml)"
     todos: dict[str, str] = field(default_factory=dict)  # key -> why it is a guess
     origin: dict[str, str] = field(default_factory=dict)  # key -> where it was read
-    requirements: bool = False
     uses_dvc: bool = False
 
     def add(self, key: str, values: list[str], where: str) -> None:
@@ -57,7 +56,9 @@ class Findings:
 
 def discover(project: Path, repo_root: Path) -> Findings:
     """Read dvc.yaml, the Actions workflows, params, dvclive and metric files of `project`."""
-    found = Findings(requirements=(project / "requirements.txt").is_file())
+    found = Findings()
+    if (project / "requirements.txt").is_file():
+        found.found.append("requirements.txt: the workflow installs it before training")
     if (project / "dvc.yaml").is_file():
         _from_dvc(project / "dvc.yaml", found)
     for workflow in _workflows(repo_root):

@@ -39,6 +39,7 @@ class InitResult:
     written: tuple[Path, ...]
     gitignore: str  # "added", "present" or "created"
     guesses: tuple[str, ...]
+    kept: tuple[Path, ...] = ()  # the fork publish workflow was already there
     todos: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()  # what the try produced (or the committed files hold)
     failure: MlciError | None = None  # the try's training failed: shown after the summary
@@ -46,6 +47,7 @@ class InitResult:
     def summary(self, shown: Callable[[Path], str]) -> str:
         """What was written, found and left to do."""
         lines = [f"wrote {shown(p)}" for p in self.written]
+        lines += [f"kept {shown(p)}: it already exists" for p in self.kept]
         lines += [f"  found {g}" for g in self.guesses]
         lines += [f"  TODO: {t}" for t in self.todos]
         if self.metrics:
@@ -58,14 +60,23 @@ class InitResult:
             + (" (resolve the TODOs of mlci.yaml first)" if self.todos else ""),
             "  2. commit mlci.yaml and the workflow, and push",
             "  3. protect the base branch: require the status check `mlci / default`",
+            "  4. pull requests from forks get their full report from the publish workflow"
+            " (docs/forks.md); delete it if you take none",
         ]
         return "\n".join(lines)
 
 
 def init(
-    project: Path, repo: Repo, *, workflow: str, base_branch: str, try_training: bool = True
+    project: Path,
+    repo: Repo,
+    *,
+    workflow: str,
+    publish: str,
+    base_branch: str,
+    try_training: bool = True,
 ) -> InitResult:
-    """Write mlci.yaml in `project` and the workflow; refuse (exit 2) when either exists."""
+    """Write mlci.yaml in `project` and the workflow; refuse (exit 2) when either exists.
+    The fork publish workflow (`publish`) is offered beside them, and kept when it exists."""
     found = discover.discover(project, repo.root)
     subdir = _subdir(project, repo.root)
     targets = {
@@ -74,6 +85,8 @@ def init(
             workflow, base_branch, subdir, found
         ),
     }
+    publish_path = repo.root / WORKFLOWS / _workflow_name(subdir, "mlci-publish")
+    kept = publish_path.exists() or publish_path.is_symlink()
     for path in targets:
         if path.exists() or path.is_symlink():  # a dangling symlink is someone's too
             shown = os.path.relpath(path)  # not resolved: a symlink is named as itself
@@ -93,6 +106,8 @@ def init(
     train_text = _train_section(found)
     names, failure = _metric_names(project, repo, train_text, try_training, found)
     targets[project / CONFIG_NAME] = train_text + _rest(names, found, try_training, failure)
+    if not kept:
+        targets[publish_path] = _publish(publish, subdir)
     written = []
     for path, text in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +117,7 @@ def init(
     return InitResult(
         written=tuple(written),
         gitignore=_ignore_state(repo.root),
+        kept=(publish_path,) if kept else (),
         guesses=tuple(found.found),
         todos=tuple(f"{key}: {why}" for key, why in found.todos.items()),
         metrics=tuple(names),
@@ -114,8 +130,16 @@ def _subdir(project: Path, root: Path) -> str:
     return "" if rel == "." else rel
 
 
-def _workflow_name(subdir: str) -> str:
-    return f"mlci-{re.sub(r'[^A-Za-z0-9_.-]+', '-', subdir)}.yml" if subdir else "mlci.yml"
+def _workflow_name(subdir: str, stem: str = "mlci") -> str:
+    return f"{stem}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', subdir)}.yml" if subdir else f"{stem}.yml"
+
+
+def _publish(template: str, subdir: str) -> str:
+    """The fork publish workflow, listening to the workflow that init writes beside it."""
+    if not subdir:
+        return template
+    text = template.replace("name: mlci publish\n", f"name: mlci publish {subdir}\n", 1)
+    return text.replace("workflows: [mlci] ", f'workflows: ["mlci {subdir}"] ', 1)
 
 
 def _scalar(value: str) -> str:

@@ -146,7 +146,11 @@ def test_subfolder_project_with_its_own_requirements(
     adopters.build_subfolder(repo)
     project = repo / "regression"
     os.chdir(project)
-    written = adopt(run_cli, project)
+    git(project, "checkout", "-q", "-b", "adopt-mlci")
+    code, out, err = run_cli("init")
+    assert code == 0, out + err
+    assert "  found requirements.txt: the workflow installs it before training" in out
+    written = yaml.safe_load((project / "mlci.yaml").read_text())
     assert not (repo / "mlci.yaml").exists()
     assert written["train"] == {
         "command": "python train.py",
@@ -159,7 +163,14 @@ def test_subfolder_project_with_its_own_requirements(
     pr_steps = workflow["jobs"]["pull-request"]["steps"]
     assert {"working-directory": "regression"} in [s.get("with") for s in pr_steps]
     assert any(s.get("working-directory") == "regression" for s in pr_steps)
-    done = actionlint([repo / ".github" / "workflows" / "mlci-regression.yml"], repo, tmp_path)
+    publish = repo / ".github" / "workflows" / "mlci-publish-regression.yml"
+    assert workflow["name"] == "mlci regression"  # what the publish workflow listens to
+    assert yaml.safe_load(publish.read_text())[True]["workflow_run"]["workflows"] == [
+        "mlci regression"
+    ]
+    done = actionlint(
+        [repo / ".github" / "workflows" / "mlci-regression.yml", publish], repo, tmp_path
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     base_text = (project / "metrics.txt").read_text()
 
@@ -219,6 +230,28 @@ def test_init_never_overwrites_and_no_try_reads_the_committed_files(
     code, _, err = run_cli("init")
     assert code == 2 and error_lines(err)[0].startswith("mlci: error: mlci.yaml already exists")
     assert (repo / "mlci.yaml").read_text() == before
+
+
+def test_init_offers_the_fork_publish_workflow_and_keeps_one_there(
+    repo: Path, run_cli: RunCli
+) -> None:
+    adopters.build_cml(repo)
+    workflows = repo / ".github" / "workflows"
+    code, out, err = run_cli("init", "--no-try")
+    assert code == 0, err
+    publish = workflows / "mlci-publish.yml"
+    assert "wrote .github/workflows/mlci-publish.yml" in out.splitlines()
+    assert yaml.safe_load(publish.read_text())[True]["workflow_run"]["workflows"] == ["mlci"]
+    assert "mlci publish --from" in publish.read_text()
+
+    (repo / "mlci.yaml").unlink()
+    (workflows / "mlci.yml").unlink()
+    publish.write_text("# the user's own\n")
+    code, out, err = run_cli("init", "--no-try")
+    assert code == 0, err
+    assert publish.read_text() == "# the user's own\n"
+    assert "kept .github/workflows/mlci-publish.yml: it already exists" in out.splitlines()
+    assert (workflows / "mlci.yml").is_file()
 
 
 def test_a_workflow_with_two_training_steps_gets_shell_true(repo: Path, run_cli: RunCli) -> None:

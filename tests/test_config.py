@@ -292,7 +292,9 @@ def test_a_block_of_two_commands_is_named_and_a_continued_line_is_one(tmp_path: 
     line = error(tmp_path, block)
     assert "train.command has a line break, but no shell runs the command (" in line
     assert "mlci.yaml:2). Set `train.shell: true`" in line
-    continued = "train:\n  command: |\n    python train.py \\\n      --epochs 3\n  metrics: m.json\n"
+    continued = (
+        "train:\n  command: |\n    python train.py \\\n      --epochs 3\n  metrics: m.json\n"
+    )
     assert load(tmp_path, continued).train.command == ("python", "train.py", "--epochs", "3")
     folded = "train:\n  command: >\n    python train.py\n    --epochs 3\n  metrics: m.json\n"
     assert load(tmp_path, folded).train.command == ("python", "train.py", "--epochs", "3")
