@@ -131,8 +131,10 @@ class RunRecord:
 
 
 def reused_line(sha: str) -> str:
-    """What the terminal and the report say when the run cache answered."""
-    return f"reused the training of {sha[:7]}: its inputs are identical"
+    """What the terminal and the report say when the run cache answered; a dirty tree's
+    training keeps its `+<8 hex>`, it was not the commit's."""
+    commit, plus, diff = sha.partition("+")
+    return f"reused the training of {commit[:7]}{plus}{diff}: its inputs are identical"
 
 
 def sources_info(sources: dict[str, str], files: list[str]) -> dict[str, Any]:

@@ -105,6 +105,21 @@ def test_docs_do_not_train_params_do_and_no_cache_or_cache_false_always_do(
     assert len(trainings(counter)) == 4
 
 
+def test_a_commit_of_a_dirty_training_names_the_dirty_run_it_reuses(
+    repo: Path, counter: Path, run_cli: RunCli
+) -> None:
+    main = make_project(repo)
+    (repo / "params.yaml").write_text(params_yaml(0.5))  # uncommitted: its own run directory
+    assert run_cli("train")[0] == 0
+    dirty = [p.name for p in (repo / ".mlci" / "runs").iterdir() if "+" in p.name]
+    assert len(dirty) == 1 and dirty[0].startswith(main + "+")
+    commit(repo, "C 0.5", {"params.yaml": params_yaml(0.5)})
+    code, _, err = run_cli("train")
+    assert code == 0 and len(trainings(counter)) == 1
+    # the training was of the changed tree, not of main's commit (C=1.0)
+    assert f"reused the training of {main[:7]}+{dirty[0][-8:]}: its inputs" in err
+
+
 def test_explicit_inputs_count_untracked_data_and_ignore_the_rest(
     repo: Path, counter: Path, run_cli: RunCli
 ) -> None:

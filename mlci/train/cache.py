@@ -30,7 +30,7 @@ KEEP = ("model.pkl",)  # files of a run directory that travel with its metrics
 class Found:
     """An earlier training with the same inputs: its record, and where it came from."""
 
-    sha: str
+    sha: str  # the run directory's name: a commit, or <sha>+<8 hex> for a dirty tree
     record: RunRecord
     source: str  # "run record" | "note"
     predictions: bytes | None = None  # from a note; a run record has its file
@@ -55,7 +55,7 @@ def lookup(ws: Workspace, fingerprint: str, sha: str) -> Found | None:
     for folder in folders:
         rec = records.read(folder)
         if rec is not None and _fingerprint(rec) == fingerprint:
-            return Found(rec.sha, rec, "run record")
+            return Found(folder.name, rec, "run record")  # a dirty tree's: <sha>+<8 hex>
     return _from_notes(ws, fingerprint)
 
 
