@@ -522,7 +522,12 @@ def _command(node: _Node, *, shell: bool) -> tuple[str, ...]:
     """argv to run: a string split like a shell would (no shell runs it), a list as given,
     or with train.shell the text for `bash -c`."""
     if shell:
-        return ("bash", "-c", " ".join(node.strings()))
+        if not isinstance(node.value, str):  # ["python a.py", "python b.py"] is no script
+            node.fail(
+                "must be one string when train.shell is true: bash runs it as a script",
+                hint="write the steps as one string, such as `python a.py && python b.py`",
+            )
+        return ("bash", "-c", node.text())
     if isinstance(node.value, str):
         text = node.text()
         operator = shell_operator(text)

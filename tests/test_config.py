@@ -196,6 +196,10 @@ def test_direction_from_name(name: str, higher: bool) -> None:
             "Did you mean 'higher_is_better'?",
         ),
         (
+            "train:\n  command: [python a.py, python b.py]\n  shell: true\n  metrics: m.json\n",
+            "train.command must be one string when train.shell is true: bash runs it as a script (mlci.yaml:2)",
+        ),
+        (
             "train:\n  command: x\n  metrics: m.json\nmlflow:\n  register: {model: m}\n",
             "mlflow.register needs train.mlflow: only a run mlci made in MLflow can be registered (mlci.yaml:5)",
         ),
