@@ -333,8 +333,8 @@ def init(
     """Write mlci.yaml and a GitHub workflow from what the repository already has.
 
     Reads dvc.yaml, CML/Actions workflows, params.yaml, dvclive and metric files; writes
-    mlci.yaml here and a workflow (never overwriting), trains once unless --no-try and
-    gates the metrics that came out; adds .mlci/ to .gitignore."""
+    mlci.yaml here, a workflow and the fork publish workflow (never overwriting), trains
+    once unless --no-try and gates the metrics that came out; adds .mlci/ to .gitignore."""
     from mlci import gitrepo, scaffold
     from mlci.resources import templates_dir
 

@@ -58,7 +58,7 @@ class InitResult:
             "Left to do:",
             "  1. try `mlci run --dry-run` on a branch"
             + (" (resolve the TODOs of mlci.yaml first)" if self.todos else ""),
-            "  2. commit mlci.yaml and the workflow, and push",
+            "  2. commit mlci.yaml and the workflows, and push",
             "  3. protect the base branch: require the status check `mlci / default`",
             "  4. pull requests from forks get their full report from the publish workflow"
             " (docs/forks.md); delete it if you take none",
