@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,21 @@ class RunData:
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """MLflow draws a progress bar on stderr for every download: noise among mlci's lines."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def resolve_uri(uri: str | None, root: Path) -> str | None:
@@ -165,13 +181,14 @@ class Tracking:
         if not any(f.path == name and not f.is_dir for f in listed):
             return None
         dst.mkdir(parents=True, exist_ok=True)
-        got = self._call(
-            f"download {name} of run {run_id}",
-            self.client.download_artifacts,
-            run_id,
-            name,
-            str(dst),
-        )
+        with _no_progress_bar():
+            got = self._call(
+                f"download {name} of run {run_id}",
+                self.client.download_artifacts,
+                run_id,
+                name,
+                str(dst),
+            )
         return Path(got)
 
     def logged_model(self, run_id: str, experiment_id: str) -> tuple[str, str | None] | None:

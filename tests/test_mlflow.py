@@ -544,6 +544,7 @@ def test_the_mlflow_example_trains_into_a_run_and_mlci_reads_it_back(
     assert metrics["accuracy"] > 0.9
     assert json.loads((run / "params.json").read_text())["C"] == 1.0
     assert (run / "predictions.csv").read_text().startswith("id,y_true,y_pred,y_score,size\n")
+    assert "Downloading artifacts" not in err  # MLflow's progress bar stays out of mlci's lines
     assert git(root, "status", "--porcelain") == ""  # predictions.csv is ignored
     assert run_of(root, sha)["tracking_uri"] == server
 
