@@ -82,6 +82,19 @@ def test_cml_project_with_metrics_txt_and_plot(repo: Path, run_cli: RunCli) -> N
     assert png_width(repo / "plot.png") < 400  # the user's own file is left as it was
 
 
+def test_a_reused_training_keeps_the_users_image(repo: Path, run_cli: RunCli) -> None:
+    adopters.build_cml(repo)
+    adopt(run_cli, repo)
+    commit_all(repo, "adopt mlci")
+    assert run_cli("train")[0] == 0
+    (repo / "README.md").write_text("# in more words\n")
+    sha = commit_all(repo, "docs only")
+    code, _, err = run_cli("train")
+    assert code == 0 and "reused the training of" in err, err
+    image = repo / ".mlci" / "runs" / sha / "user" / "plot.png"
+    assert image.read_bytes() == (repo / "plot.png").read_bytes()  # drawn as the head's
+
+
 def test_dvc_pipeline_with_a_stale_committed_metrics_json(
     repo: Path, run_cli: RunCli, tmp_path: Path
 ) -> None:

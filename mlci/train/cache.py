@@ -23,7 +23,9 @@ from mlci.record import RunRecord
 if TYPE_CHECKING:
     from mlci.workspace import Workspace
 
-KEEP = ("model.pkl",)  # files of a run directory that travel with its metrics
+# files of a run directory that travel with its metrics: the model, dvclive's series and
+# the user's own images (train.plots), so a reused head still draws them
+KEEP = ("model.pkl", "series.json", "user/*")
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,12 @@ def reuse(
         if found.predictions is not None:
             predictions = Path(tmp) / records.PREDICTIONS
             predictions.write_bytes(found.predictions)
-        extra = {}
-        for name in KEEP:
-            if src.path is not None and (src.path / name).is_file():
+        extra: dict[str, Path] = {}
+        folder = src.path
+        if folder is not None:
+            for file in (f for p in KEEP for f in sorted(folder.glob(p)) if f.is_file()):
+                name = file.relative_to(folder).as_posix()  # user/plot.png
                 extra[name] = Path(tmp) / name
-                shutil.copyfile(src.path / name, extra[name])
+                extra[name].parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, extra[name])
         return records.write(target, rec, predictions=predictions, extra=extra)
