@@ -284,7 +284,7 @@ SKLEARN = "sklearn.linear_model.LogisticRegression"
             [
                 "train.sklearn.dataset is not a dataset scikit-learn ships: 'iriss'",
                 "(mlci.yaml:3)",
-                "Did you mean iris?",
+                "Did you mean 'iris'?",
             ],
             id="unknown-dataset",
         ),
