@@ -106,7 +106,9 @@ def diff(
     ws = workspace.open_workspace(config)
     if rev and base and rev != base:
         raise UsageError(
-            f"two base revisions given: {rev} and --base {base}", hint="give the base once"
+            f"two base revisions given: {rev} and --base {base}",
+            where="mlci diff",
+            hint="give the base once",
         )
     result = pipeline.diff(ws, base=rev or base)
     output.result(

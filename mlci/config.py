@@ -235,11 +235,13 @@ def find(root: Path, config: Path | None = None, *, here: Path | None = None) ->
         below = [display_path(p) for p in configs_below(start)]
         if below:
             raise ConfigError(
-                f"no {CONFIG_NAME} in {start} or above it; found below: " + ", ".join(below),
+                f"no {CONFIG_NAME} here or above it; found below: " + ", ".join(below),
+                where=str(start),
                 hint="cd into that project's folder, or pass --config FILE",
             )
         raise ConfigError(
-            f"no {CONFIG_NAME} in {start} or above it",
+            f"no {CONFIG_NAME} here or above it",
+            where=str(start),
             hint="run `mlci init` to write a starter, or pass --config FILE",
         )
     return path

@@ -212,12 +212,14 @@ def publish_last(
         verdict, head = result["verdict"], result["head"]["sha"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(
-            f"no rendered report in {report_dir}",
+            "no rendered report",
+            where=str(report_dir),
             hint="run `mlci report` or `mlci run --dry-run` first, or pass --out DIR",
         ) from e
     if head != ws.repo.head_sha():  # another commit's report must not become this one's check
         raise UsageError(
-            f"the report in {report_dir} is of {head[:7]}, but HEAD is {ws.repo.head_sha()[:7]}",
+            f"the report is of {head[:7]}, but HEAD is {ws.repo.head_sha()[:7]}",
+            where=str(report_dir),
             hint="run `mlci run --dry-run` (or `mlci diff`, then `mlci report`) for this commit",
         )
     code = 0 if verdict == "passed" else 1

@@ -271,6 +271,7 @@ def run(
     if any(out_dir.resolve() == d.resolve() for d in dirs):
         raise UsageError(
             f"--out {out_dir} is one of the job directories",
+            where="--out",
             hint="write the merged report to a directory of its own",
         )
     head = ws.repo.head_sha()

@@ -90,7 +90,7 @@ def one_error(code: int, err: str, expected: int, *needles: str) -> str:
     assert "Traceback" not in err and "internal error" not in err, err
     lines = [line for line in err.splitlines() if line.startswith("mlci: error: ")]
     assert len(lines) == 1, err
-    assert re.fullmatch(r"mlci: error: .+\. \S.*", lines[0]), lines[0]
+    assert re.fullmatch(r"mlci: error: .+ \([^()]+\)\. \S.*", lines[0]), lines[0]
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
