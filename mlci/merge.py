@@ -316,6 +316,11 @@ def _summary_text(merged: Merged, out_dir: Path) -> str:
         else:
             skipped = " (rules skipped)" if job.passed and not job.blessed else ""
             lines.append(f"{job.result['verdict']:<7} {job.name}{skipped}")
+            lines.extend(
+                f"  FAIL {r.get('metric')}: {r.get('reason')}"
+                for r in job.rules
+                if r.get("outcome") == "failed"
+            )
     failed = [j.name for j in merged.jobs if not j.passed]
     verdict = "passed" if merged.passed else f"failed ({', '.join(failed)})"
     lines.append(f"verdict: {verdict}")
