@@ -342,6 +342,19 @@ def format_rules(verdict: Verdict, precision: int = 4) -> str:
     return "\n".join(lines)
 
 
+def failed_in_result(result: Mapping[str, object]) -> list[str]:
+    """The FAIL lines of a rendered report's result.json: a command that exits 1 from a
+    report on disk (publish, merge) lists the failed rules too."""
+    gates = result.get("gates")
+    found = gates.get("results") if isinstance(gates, Mapping) else None
+    rules = found if isinstance(found, list) else []
+    return [
+        f"FAIL {r.get('metric')}: {r.get('reason')}"
+        for r in rules
+        if isinstance(r, Mapping) and r.get("outcome") == "failed"
+    ]
+
+
 def _line(result: RuleResult, precision: int) -> str:
     if result.outcome == "passed":
         conds = ", ".join(_condition(c) for c in result.checks)

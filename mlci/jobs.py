@@ -223,6 +223,10 @@ def publish_last(
             hint="run `mlci run --dry-run` (or `mlci diff`, then `mlci report`) for this commit",
         )
     code = 0 if verdict == "passed" else 1
+    if code:
+        from mlci import gates
+
+        output.result("\n".join([*gates.failed_in_result(result), "verdict: failed"]))
     if dry_run or ctx.mode != "pr":
         if not dry_run:
             output.info(
