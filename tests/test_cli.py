@@ -90,6 +90,16 @@ def test_every_error_line_says_what_where_and_what_next(
     assert re.fullmatch(ERROR_LINE, line), line
 
 
+def test_an_option_without_its_value_names_the_command(run_cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run_cli("-q", "run", "--out")
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line == (
+        "mlci: error: Option '--out' requires an argument (mlci run). "
+        "Run `mlci run --help` to see what it takes."
+    )
+
+
 def test_console_script_runs() -> None:
     done = subprocess.run(
         [str(Path(sys.executable).parent / "mlci"), "--help"], capture_output=True, text=True
