@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -279,4 +281,55 @@ def test_quoted_operators_are_arguments_and_shell_true_runs_bash(tmp_path: Path)
         "bash",
         "-c",
         "python get_data.py && python train.py",
+    )
+
+
+def _readme_reference() -> str:
+    """The mlci.yaml block of README.md's "mlci.yaml" section."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## mlci.yaml\n", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        (),
+        ("train",),
+        ("train", "mlflow"),
+        ("baseline",),
+        ("gates", 0),
+        ("report",),
+        ("github",),
+        ("mlflow",),
+        ("mlflow", "register"),
+    ],
+)
+def test_the_readme_reference_shows_every_key_mlci_yaml_takes(
+    section: tuple[str | int, ...], tmp_path: Path
+) -> None:
+    """The reference loads as it is, and at each level it shows (as a key, or named in a
+    comment) every key the loader allows, asked of the loader itself: an unknown key's
+    error lists them. `train.data` is the older name the Run cache section explains."""
+    import yaml
+
+    block = _readme_reference()
+    (tmp_path / "mlci.yaml").write_text(block, encoding="utf-8")
+    config.load(tmp_path / "mlci.yaml")
+    doc = yaml.safe_load(block)
+    node: Any = doc
+    for part in section:
+        node = node[part]
+    commented = {
+        w for line in block.splitlines() for w in re.findall(r"\w+", line.partition("#")[2])
+    }
+    node["zzzz"] = 1
+    (tmp_path / "mlci.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path / "mlci.yaml")
+    hint = caught.value.hint or ""
+    assert hint.startswith("allowed: "), caught.value.line()
+    allowed = set(hint.removeprefix("allowed: ").split(", ")) - {"data"}
+    assert allowed <= set(node) | commented, (
+        f"{section}: README lacks {allowed - set(node) - commented}"
     )
