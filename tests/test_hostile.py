@@ -587,6 +587,14 @@ def test_lines_history_limit_zero(repo: Path, run_cli) -> None:  # type: ignore[
     one_error(code, err, 2, "--limit must be at least 1")
 
 
+def test_lines_history_plot_into_a_file(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    make(repo, files={"trend.png": "mine"})
+    assert run_cli("record")[0] == 0
+    code, _, err = run_cli("history", "--plot", "trend.png")
+    one_error(code, err, 2, "cannot draw the trend plot into trend.png", "(--plot)")
+    assert (repo / "trend.png").read_text() == "mine"
+
+
 def test_lines_base_that_looks_like_an_option(repo: Path, run_cli, tokens: Path) -> None:  # type: ignore[no-untyped-def]
     make(repo)
     code, _, err = run_cli("run", "--dry-run", "--base=--output=/tmp/x")
