@@ -233,6 +233,8 @@ def test_missing_config(tmp_path: Path) -> None:
     assert "no mlci.yaml" in info.value.line() and "mlci init" in info.value.line()
     with pytest.raises(ConfigError, match="not found"):
         config.find(tmp_path, tmp_path / "other.yaml")
+    with pytest.raises(ConfigError, match="is a directory"):  # --config DIR: not "not found"
+        config.find(tmp_path, tmp_path)
 
 
 def test_shipped_starter_and_example_validate() -> None:
