@@ -49,7 +49,9 @@ def prepare_out_dir(out: Path) -> Path:
     files or no write access is a usage error."""
     if out.exists() and not out.is_dir():
         raise UsageError(
-            f"--out {out} is a file, not a directory", hint="give a directory for the report"
+            f"--out {out} is a file, not a directory",
+            where="--out",
+            hint="give a directory for the report",
         )
     _refuse_foreign(out)
     try:
@@ -59,6 +61,7 @@ def prepare_out_dir(out: Path) -> Path:
     except OSError as e:
         raise UsageError(
             f"cannot write the report to {out}: {e.strerror or e}",
+            where="--out",
             hint="choose a writable directory with --out",
         ) from e
     _remove_old_plots(out)

@@ -89,6 +89,7 @@ def resolve_ref(ws: Workspace, base: str | None, ci_base: str | None = None) -> 
     if not ref:
         raise UsageError(
             "no base branch to compare with: no origin/HEAD, main or master here",
+            where=str(ws.repo.root),
             hint="pass the base revision (`mlci diff REV`, `mlci run --base REF`) or set "
             "baseline.ref in mlci.yaml",
         )
@@ -152,6 +153,7 @@ def train_config_at(ctx: Context, sha: str) -> tuple[TrainConfig, str]:
     except ConfigError as e:
         raise ConfigError(
             f"{path.name} at the baseline commit {sha[:7]} is invalid: {e.what}",
+            where=e.where,
             hint="fix it on the base branch, or set baseline.retrain: false",
         ) from e
     return old.train, ""

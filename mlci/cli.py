@@ -106,7 +106,9 @@ def diff(
     ws = workspace.open_workspace(config)
     if rev and base and rev != base:
         raise UsageError(
-            f"two base revisions given: {rev} and --base {base}", hint="give the base once"
+            f"two base revisions given: {rev} and --base {base}",
+            where="mlci diff",
+            hint="give the base once",
         )
     result = pipeline.diff(ws, base=rev or base)
     output.result(
@@ -372,12 +374,20 @@ def main() -> None:
     sys.exit(code)
 
 
-def _usage_line(e: Exception) -> str:
+def _usage_line(e: Exception, argv: list[str]) -> str:
     """A command-line mistake as the one line every error is: what, where, what to do."""
     ctx = getattr(e, "ctx", None)
-    where = ctx.command_path if ctx is not None else "mlci"
+    where = ctx.command_path if ctx is not None else _command_path(argv)
     what = e.format_message().rstrip(".") if hasattr(e, "format_message") else str(e)
     return one_line(f"mlci: error: {what} ({where}). Run `{where} --help` to see what it takes.")
+
+
+def _command_path(argv: list[str]) -> str:
+    """`mlci CMD` for an error click raised before it knew the command (`run --out` with
+    no value): the first word after the global options, when it is a command."""
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return f"mlci {word}" if word in commands else "mlci"
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -404,7 +414,7 @@ def run(argv: list[str]) -> int:
         if type(e).__name__ == "NoArgsIsHelpError":  # bare `mlci`: the help is the answer
             e.show()
         else:
-            output.error(_usage_line(e))
+            output.error(_usage_line(e, argv))
         return int(Exit.USAGE)
     except BrokenPipeError:  # printed outside output.result (help, usage): nothing went wrong
         output.discard_stdout()

@@ -228,18 +228,21 @@ def find(root: Path, config: Path | None = None, *, here: Path | None = None) ->
     path = config if config is not None else root / CONFIG_NAME
     if not path.is_file():
         if config is not None:
+            missing = "is a directory" if config.is_dir() else "not found"
             raise ConfigError(
-                f"config file {config} not found", where="--config", hint="check the path"
+                f"config file {config} {missing}", where="--config", hint="check the path"
             )
         start = here or root
         below = [display_path(p) for p in configs_below(start)]
         if below:
             raise ConfigError(
-                f"no {CONFIG_NAME} in {start} or above it; found below: " + ", ".join(below),
+                f"no {CONFIG_NAME} here or above it; found below: " + ", ".join(below),
+                where=str(start),
                 hint="cd into that project's folder, or pass --config FILE",
             )
         raise ConfigError(
-            f"no {CONFIG_NAME} in {start} or above it",
+            f"no {CONFIG_NAME} here or above it",
+            where=str(start),
             hint="run `mlci init` to write a starter, or pass --config FILE",
         )
     return path

@@ -47,6 +47,7 @@ def make_repo(target: Path | None, *, record: bool = False) -> Path:
     elif target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(
             f"{target} exists and is not an empty directory",
+            where="mlci demo",
             hint="give a new or empty directory, or none for a temporary one",
         )
     source = examples_dir() / EXAMPLE

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from mlci.config import Bound, GateRule
+from mlci.errors import one_line
 from mlci.record import json_safe
 from mlci.tables import number
 
@@ -340,6 +341,20 @@ def format_rules(verdict: Verdict, precision: int = 4) -> str:
     passed = len(verdict.results) - verdict.failed - verdict.skipped
     lines.append(f"{passed} passed, {verdict.failed} failed, {verdict.skipped} skipped")
     return "\n".join(lines)
+
+
+def failed_in_result(result: Mapping[str, object]) -> list[str]:
+    """The FAIL lines of a rendered report's result.json: a command that exits 1 from a
+    report on disk (publish, merge) lists the failed rules too. One line each, whatever a
+    fork's artifact holds."""
+    gates = result.get("gates")
+    found = gates.get("results") if isinstance(gates, Mapping) else None
+    rules = found if isinstance(found, list) else []
+    return [
+        one_line(f"FAIL {r.get('metric')}: {r.get('reason')}")
+        for r in rules
+        if isinstance(r, Mapping) and r.get("outcome") == "failed"
+    ]
 
 
 def _line(result: RuleResult, precision: int) -> str:

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,7 +73,9 @@ def _check(value: str, what: str) -> str:
     """Refuse names git would read as options, or empty ones."""
     if not value or value.startswith("-"):
         raise UsageError(
-            f"invalid {what} {value!r}", hint=f"give a {what} that does not start with '-'"
+            f"invalid {what} {value!r}",
+            where="git",
+            hint=f"give a {what} that does not start with '-'",
         )
     return value
 
@@ -83,11 +86,13 @@ def _open(path: Path) -> git.Repo:
     except ModuleNotFoundError as e:
         raise GitError(
             "GitPython is not installed",
+            where=sys.executable,
             hint="reinstall mlci: `pip install --force-reinstall mlci`",
         ) from e
     except ImportError as e:  # GitPython refuses to import without a git binary
         raise GitError(
             "git is not installed or not on PATH",
+            where="PATH",
             hint="install git (e.g. `apt-get install git`) and run mlci again",
         ) from e
     try:
@@ -126,7 +131,9 @@ class Repo:
             )
         except exc.GitCommandNotFound as e:
             raise GitError(
-                "git is not installed or not on PATH", hint="install git and run mlci again"
+                "git is not installed or not on PATH",
+                where="PATH",
+                hint="install git and run mlci again",
             ) from e
 
     def _run_bytes(self, *args: str) -> tuple[int, bytes, str]:
@@ -142,7 +149,9 @@ class Repo:
             )
         except exc.GitCommandNotFound as e:
             raise GitError(
-                "git is not installed or not on PATH", hint="install git and run mlci again"
+                "git is not installed or not on PATH",
+                where="PATH",
+                hint="install git and run mlci again",
             ) from e
 
     def _git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
@@ -485,7 +494,9 @@ class Repo:
             )
         except OSError as e:
             raise GitError(
-                "git is not installed or not on PATH", hint="install git and run mlci again"
+                "git is not installed or not on PATH",
+                where="PATH",
+                hint="install git and run mlci again",
             ) from e
         if done.returncode:
             raise self._failed(["cat-file"], done.stderr.decode(errors="replace"))
@@ -696,7 +707,9 @@ def init(path: Path, branch: str = "main") -> Repo:
             text=True,
         )
     except FileNotFoundError as e:
-        raise GitError("git is not installed or not on PATH", hint="install git") from e
+        raise GitError(
+            "git is not installed or not on PATH", where="PATH", hint="install git"
+        ) from e
     except subprocess.CalledProcessError as e:
         raise GitError(
             f"git init failed: {e.stderr.strip()}",

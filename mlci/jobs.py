@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlci import atomic, output
 from mlci.errors import PublishError, UsageError
@@ -165,6 +165,7 @@ def publish_from(ctx: CIContext, src: Path, *, strict: bool) -> int:
     job uploaded. Repository, PR and head sha come from the event only; the artifact is
     checked as untrusted input (see publish/artifact.py). Needs no checkout."""
     import dataclasses
+    import json
     import tempfile
 
     from mlci.config import GithubConfig
@@ -192,12 +193,21 @@ def publish_from(ctx: CIContext, src: Path, *, strict: bool) -> int:
         for line in checked.ignored:
             output.warn(line)
         output.info(f"mlci: posting report {checked.name} on #{number} at {pr_ctx.head_sha[:12]}")
+        _say_failed(json.loads((Path(tmp) / "result.json").read_text(encoding="utf-8")))
         result = github.publish(
             pr_ctx, Path(tmp), name=checked.name, github=GithubConfig(), config_file="mlci.yaml"
         )
     _say(result)
     _strict(pr_ctx, result, strict=strict)
     return 0 if checked.verdict == "passed" else 1
+
+
+def _say_failed(result: dict[str, Any]) -> None:
+    """Exit 1 lists the failed rules, for a report rendered earlier or by another job."""
+    from mlci import gates
+
+    if result.get("verdict") != "passed":
+        output.result("\n".join([*gates.failed_in_result(result), "verdict: failed"]))
 
 
 def publish_last(
@@ -212,15 +222,18 @@ def publish_last(
         verdict, head = result["verdict"], result["head"]["sha"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(
-            f"no rendered report in {report_dir}",
+            "no rendered report",
+            where=str(report_dir),
             hint="run `mlci report` or `mlci run --dry-run` first, or pass --out DIR",
         ) from e
     if head != ws.repo.head_sha():  # another commit's report must not become this one's check
         raise UsageError(
-            f"the report in {report_dir} is of {head[:7]}, but HEAD is {ws.repo.head_sha()[:7]}",
+            f"the report is of {head[:7]}, but HEAD is {ws.repo.head_sha()[:7]}",
+            where=str(report_dir),
             hint="run `mlci run --dry-run` (or `mlci diff`, then `mlci report`) for this commit",
         )
     code = 0 if verdict == "passed" else 1
+    _say_failed(result)
     if dry_run or ctx.mode != "pr":
         if not dry_run:
             output.info(

@@ -271,6 +271,7 @@ def run(
     if any(out_dir.resolve() == d.resolve() for d in dirs):
         raise UsageError(
             f"--out {out_dir} is one of the job directories",
+            where="--out",
             hint="write the merged report to a directory of its own",
         )
     head = ws.repo.head_sha()
@@ -306,6 +307,7 @@ def run(
 
 
 def _summary_text(merged: Merged, out_dir: Path) -> str:
+    from mlci import gates
     from mlci.config import display_path
 
     lines = []
@@ -315,6 +317,7 @@ def _summary_text(merged: Merged, out_dir: Path) -> str:
         else:
             skipped = " (rules skipped)" if job.passed and not job.blessed else ""
             lines.append(f"{job.result['verdict']:<7} {job.name}{skipped}")
+            lines.extend("  " + line for line in gates.failed_in_result(job.result))
     failed = [j.name for j in merged.jobs if not j.passed]
     verdict = "passed" if merged.passed else f"failed ({', '.join(failed)})"
     lines.append(f"verdict: {verdict}")

@@ -349,7 +349,9 @@ def history(ws: Workspace, *, ref: str, limit: int = 50, metric: str | None = No
     only some commits are noted still fills the table.
     """
     if limit < 1:
-        raise UsageError(f"--limit must be at least 1, not {limit}", hint="give e.g. --limit 50")
+        raise UsageError(
+            f"--limit must be at least 1, not {limit}", where="--limit", hint="give e.g. --limit 50"
+        )
     repo: Repo = ws.repo
     walk = repo.first_parent_walk(repo.resolve(ref), limit=max(limit * 10, 1000))
     texts = repo.notes_read_many(walk)
@@ -390,6 +392,7 @@ def _columns(entries: list[Entry], metric: str | None) -> tuple[tuple[str, ...],
             close = difflib.get_close_matches(metric, names, n=1)
             raise UsageError(
                 f"no metric {metric} in the recorded notes",
+                where="--metric",
                 hint=(
                     f"did you mean {close[0]}?"
                     if close

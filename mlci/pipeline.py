@@ -409,6 +409,16 @@ def history(
 
         name = metric or found.columns[0]
         points = [(sha[:7], value) for sha, value in notes.history_points(found, name)]
-        plot.mkdir(parents=True, exist_ok=True)
-        drawn = plots.history(points, name, plot, higher_is_better=ws.config.higher_is_better(name))
+        try:
+            plot.mkdir(parents=True, exist_ok=True)
+            drawn = plots.history(
+                points, name, plot, higher_is_better=ws.config.higher_is_better(name)
+            )
+        except OSError as e:  # a file in the way, a read-only place
+            why = "it is a file" if plot.is_file() else e.strerror or str(e)
+            raise UsageError(
+                f"cannot draw the trend plot into {plot}: {why}",
+                where="--plot",
+                hint="give a directory mlci may write to",
+            ) from e
     return text, drawn

@@ -132,6 +132,7 @@ def align(
         raise MetricsError(
             f"base and head predictions differ in length: {len(base)} rows in {base_name}, "
             f"{len(head)} in {head_name}",
+            where="train.predictions",
             hint="write an `id` column in both files, or evaluate both models on the same test set",
         )
     base, head = base.reset_index(drop=True), head.reset_index(drop=True)
@@ -151,6 +152,7 @@ def _align_by_id(
             f"the ids do not match: {len(only_head)} of {len(head)} ids in {head_name} are "
             f"not in {base_name}, {len(only_base)} of {len(base)} ids in {base_name} are not "
             f"in {head_name} (e.g. {sample})",
+            where="train.predictions",
             hint="evaluate both models on the same test set, with the same `id` per example",
         )
     return base.iloc[base_ids.get_indexer(head_ids)], head
@@ -195,6 +197,7 @@ def _check_same_truth(
     raise MetricsError(
         f"y_true differs in {int((~same).sum())} of {len(same)} examples between {base_name} "
         f"and {head_name} (first at {at})",
+        where="train.predictions",
         hint="compare models on the same test set with the same labels"
         + ("" if by_id else "; if the rows are in another order, write an `id` column"),
     )
@@ -219,6 +222,7 @@ def metric_value(metric: str, df: pd.DataFrame) -> float:
     if reason is not None:
         raise MetricsError(
             f"cannot compute {metric} from the predictions: {reason}",
+            where="train.predictions",
             hint="write y_true, y_pred and, for roc_auc/log_loss, y_score or score_<class>",
         )
     try:
@@ -226,7 +230,9 @@ def metric_value(metric: str, df: pd.DataFrame) -> float:
             warnings.simplefilter("ignore")
             return _sklearn_value(metric, df)
     except ValueError as e:
-        raise MetricsError(f"cannot compute {metric} from the predictions: {e}") from e
+        raise MetricsError(
+            f"cannot compute {metric} from the predictions: {e}", where="train.predictions"
+        ) from e
 
 
 def unsupported(metric: str, df: pd.DataFrame) -> str | None:
@@ -391,6 +397,7 @@ def _kernel(metric: str, base: pd.DataFrame, head: pd.DataFrame, *, linear: bool
     if not np.array_equal(probs_b[0], probs_h[0]):
         raise MetricsError(
             f"base and head score different classes: {list(probs_b[0])} vs {list(probs_h[0])}",
+            where="train.predictions",
             hint="write a score_<class> column per class",
         )
     truth = y[:, None] == probs_h[0][None, :]
@@ -1044,6 +1051,7 @@ def _slice_groups(
             raise MetricsError(
                 f"slice column {column!r} differs between {base_name} and {head_name} in "
                 f"{differ} rows",
+                where="train.predictions",
                 hint="a slice column describes the examples, so both runs must write the "
                 "same values",
             )

@@ -199,7 +199,7 @@ def test_subfolder_project_with_its_own_requirements(
     code, _, err = run_cli("run", "--dry-run")
     assert code == 2
     assert error_lines(err) == [
-        f"mlci: error: no mlci.yaml in {repo} or above it; found below: regression/mlci.yaml. "
+        f"mlci: error: no mlci.yaml here or above it; found below: regression/mlci.yaml ({repo}). "
         "Cd into that project's folder, or pass --config FILE."
     ]
 
@@ -212,7 +212,7 @@ def test_two_projects_below_are_both_listed(repo: Path, run_cli: RunCli) -> None
     code, _, err = run_cli("train")
     assert code == 2
     assert len(err.strip().splitlines()) == 1
-    assert "found below: a/mlci.yaml, b/deep/mlci.yaml." in err
+    assert "found below: a/mlci.yaml, b/deep/mlci.yaml (" in err
 
 
 def test_dvc_yaml_without_metrics_is_a_todo(repo: Path, run_cli: RunCli) -> None:

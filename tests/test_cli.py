@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,19 @@ def test_help_imports_nothing_heavy() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["train", "diff", "gate", "report", "run", "publish", "record", "history", "init", "demo"],
+    [
+        "train",
+        "diff",
+        "gate",
+        "report",
+        "run",
+        "publish",
+        "record",
+        "history",
+        "merge",
+        "init",
+        "demo",
+    ],
 )
 def test_every_command_has_help_and_stays_light(command: str) -> None:
     assert loaded_after([command, "--help"]) == []
@@ -48,6 +61,43 @@ def test_version(run_cli) -> None:  # type: ignore[no-untyped-def]
 def test_unknown_command_is_a_usage_error(run_cli) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run_cli("trian")
     assert code == 2 and "No such command" in err
+
+
+ERROR_LINE = r"mlci: error: .+ \([^()]+\)\. [A-Z`].*"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["gate"],  # no mlci.yaml
+        ["history", "--limit", "0"],
+        ["diff", "main", "--base", "other"],
+        ["demo", "."],  # not an empty directory
+        ["publish", "--dry-run", "--config", "mlci.yaml"],  # nothing rendered yet
+    ],
+)
+def test_every_error_line_says_what_where_and_what_next(
+    argv: list[str], repo: Path, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    """`mlci: error: WHAT (WHERE). HINT`: the WHERE is never left out."""
+    if argv[0] != "gate":
+        (repo / "mlci.yaml").write_text("train: {command: 'true', metrics: m.json}\n")
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+        subprocess.run(["git", "commit", "-qm", "c"], cwd=repo, check=True)
+    code, _, err = run_cli(*argv)
+    assert code == 2, err
+    (line,) = err.strip().splitlines()
+    assert re.fullmatch(ERROR_LINE, line), line
+
+
+def test_an_option_without_its_value_names_the_command(run_cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run_cli("-q", "run", "--out")
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line == (
+        "mlci: error: Option '--out' requires an argument (mlci run). "
+        "Run `mlci run --help` to see what it takes."
+    )
 
 
 def test_console_script_runs() -> None:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,6 +241,8 @@ def test_missing_config(tmp_path: Path) -> None:
     assert "no mlci.yaml" in info.value.line() and "mlci init" in info.value.line()
     with pytest.raises(ConfigError, match="not found"):
         config.find(tmp_path, tmp_path / "other.yaml")
+    with pytest.raises(ConfigError, match="is a directory"):  # --config DIR: not "not found"
+        config.find(tmp_path, tmp_path)
 
 
 def test_shipped_starter_and_example_validate() -> None:
@@ -302,3 +306,54 @@ def test_a_block_of_two_commands_is_named_and_a_continued_line_is_one(tmp_path: 
     assert load(tmp_path, continued).train.command == ("python", "train.py", "--epochs", "3")
     folded = "train:\n  command: >\n    python train.py\n    --epochs 3\n  metrics: m.json\n"
     assert load(tmp_path, folded).train.command == ("python", "train.py", "--epochs", "3")
+
+
+def _readme_reference() -> str:
+    """The mlci.yaml block of README.md's "mlci.yaml" section."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## mlci.yaml\n", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        (),
+        ("train",),
+        ("train", "mlflow"),
+        ("baseline",),
+        ("gates", 0),
+        ("report",),
+        ("github",),
+        ("mlflow",),
+        ("mlflow", "register"),
+    ],
+)
+def test_the_readme_reference_shows_every_key_mlci_yaml_takes(
+    section: tuple[str | int, ...], tmp_path: Path
+) -> None:
+    """The reference loads as it is, and at each level it shows (as a key, or named in a
+    comment) every key the loader allows, asked of the loader itself: an unknown key's
+    error lists them. `train.data` is the older name the Run cache section explains."""
+    import yaml
+
+    block = _readme_reference()
+    (tmp_path / "mlci.yaml").write_text(block, encoding="utf-8")
+    config.load(tmp_path / "mlci.yaml")
+    doc = yaml.safe_load(block)
+    node: Any = doc
+    for part in section:
+        node = node[part]
+    commented = {
+        w for line in block.splitlines() for w in re.findall(r"\w+", line.partition("#")[2])
+    }
+    node["zzzz"] = 1
+    (tmp_path / "mlci.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path / "mlci.yaml")
+    hint = caught.value.hint or ""
+    assert hint.startswith("allowed: "), caught.value.line()
+    allowed = set(hint.removeprefix("allowed: ").split(", ")) - {"data"}
+    assert allowed <= set(node) | commented, (
+        f"{section}: README lacks {allowed - set(node) - commented}"
+    )

@@ -211,6 +211,17 @@ def test_a_metrics_file_older_than_the_training_is_flagged(repo: Path, run_cli) 
     assert "metrics.json is older than this training" in err
 
 
+def test_publish_of_a_failed_report_lists_the_failed_rules(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """Exit 1 says why, whichever command gives it."""
+    project(repo, "gates:\n  - metric: accuracy\n    min: 2\n")
+    code, _, _ = run_cli("run", "--dry-run", "--base", "main")
+    assert code == 1
+    code, out, err = run_cli("publish", "--dry-run")
+    assert code == 1, err
+    assert out.splitlines()[0].startswith("FAIL accuracy: "), out
+    assert out.splitlines()[-1] == "verdict: failed", out
+
+
 def test_publish_refuses_a_report_of_another_commit(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     project(repo)
     code, _, _ = run_cli("run", "--dry-run", "--base", "main")

@@ -171,6 +171,19 @@ def test_an_artifact_of_another_pr_or_sha_is_refused(
     assert publish_job.count("POST") == 0
 
 
+def test_a_failed_report_lists_its_failed_rules_one_line_each(
+    download: Path, publish_job: FakeGitHub
+) -> None:
+    path = download / "result.json"
+    result = json.loads(path.read_text(encoding="utf-8"))
+    result["verdict"] = "failed"
+    result["gates"] = {"results": [{"metric": "accuracy", "outcome": "failed", "reason": "a\nb"}]}
+    path.write_text(json.dumps(result), encoding="utf-8")
+    code, out, err = run_captured("publish", "--from", str(download))
+    assert code == 1, err
+    assert out.splitlines() == ["FAIL accuracy: a\\nb", "verdict: failed"]
+
+
 def test_a_report_without_the_marker_or_over_the_cap_is_refused(
     download: Path, publish_job: FakeGitHub
 ) -> None:

@@ -90,7 +90,7 @@ def one_error(code: int, err: str, expected: int, *needles: str) -> str:
     assert "Traceback" not in err and "internal error" not in err, err
     lines = [line for line in err.splitlines() if line.startswith("mlci: error: ")]
     assert len(lines) == 1, err
-    assert re.fullmatch(r"mlci: error: .+\. \S.*", lines[0]), lines[0]
+    assert re.fullmatch(r"mlci: error: .+ \([^()]+\)\. \S.*", lines[0]), lines[0]
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
@@ -585,6 +585,14 @@ def test_lines_history_limit_zero(repo: Path, run_cli) -> None:  # type: ignore[
     make(repo)
     code, _, err = run_cli("history", "--limit", "0")
     one_error(code, err, 2, "--limit must be at least 1")
+
+
+def test_lines_history_plot_into_a_file(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    make(repo, files={"trend.png": "mine"})
+    assert run_cli("record")[0] == 0
+    code, _, err = run_cli("history", "--plot", "trend.png")
+    one_error(code, err, 2, "cannot draw the trend plot into trend.png", "(--plot)")
+    assert (repo / "trend.png").read_text() == "mine"
 
 
 def test_lines_base_that_looks_like_an_option(repo: Path, run_cli, tokens: Path) -> None:  # type: ignore[no-untyped-def]

@@ -147,6 +147,9 @@ def test_three_jobs_become_one_comment_one_check_and_one_status(
     code, stdout, err = run_cli("merge", *job_dirs(matrix), "--name", "models", "--out", str(out))
     assert code == 1, err
     assert "verdict: failed (stump)" in stdout
+    lines = stdout.splitlines()  # exit 1 lists the failed rules, under the job they failed in
+    at = lines.index("failed  stump")
+    assert lines[at + 1].startswith("  FAIL accuracy: "), stdout
 
     comments = fake_github.comments(REPOSITORY, NUMBER)
     assert len(comments) == 1

@@ -318,7 +318,7 @@ def test_no_mlci_yaml_says_run_mlci_init(repo: Path, run_cli: RunCli) -> None:
     code, _, err = run_cli("train")
     assert code == 2
     assert projects.error_lines(err) == [
-        f"mlci: error: no mlci.yaml in {repo} or above it. Run `mlci init` to write a starter, "
+        f"mlci: error: no mlci.yaml here or above it ({repo}). Run `mlci init` to write a starter, "
         "or pass --config FILE."
     ]
     assert_nothing_changed(repo, before)

@@ -246,9 +246,9 @@ def _load(report_dir: Path) -> _Report:
         body = redact.text((report_dir / "report.md").read_text(encoding="utf-8"))
         result = json.loads((report_dir / "result.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise UsageError(f"cannot read the report in {report_dir}: {e}", hint=hint) from e
+        raise UsageError(f"cannot read the report: {e}", where=str(report_dir), hint=hint) from e
     if not isinstance(result, dict) or result.get("verdict") not in ("passed", "failed"):
-        raise UsageError(f"{report_dir / 'result.json'} has no verdict", hint=hint)
+        raise UsageError("result.json has no verdict", where=str(report_dir), hint=hint)
     images, missing = {}, []
     for name in dict.fromkeys(IMAGE.findall(body)):
         path = report_dir / "plots" / name
