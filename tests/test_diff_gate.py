@@ -302,6 +302,11 @@ def test_without_a_baseline_rules_are_skipped_never_passed(
         "SKIP mae max_rise: no baseline to compare with",
         "0 passed, 0 failed, 2 skipped",
     ]
+    code, _, err = run_cli("report")
+    assert code == 0, err
+    report = (root / ".mlci" / "report" / "report.md").read_text(encoding="utf-8")
+    (line,) = [li for li in report.splitlines() if li.startswith("**Baseline:**")]
+    assert line.count("baseline.retrain is false") == 1, line  # each reason said once
     assert projects.trainings(counter) == []
 
 
