@@ -236,7 +236,7 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
         title=f"{rule.metric} by {label}",
         metric=rule.metric,
         rows=tuple(
-            _row(r, why, pp, config.precision, rule, higher)
+            _row(r, why, pp, config.precision, rule, higher, pair.base is not None)
             for r, why in zip(rows, verdicts, strict=True)
         ),
         failed=len(failing),
@@ -270,7 +270,13 @@ def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool, precision: int)
 
 
 def _row(
-    r: SliceResult, why: str, pp: bool, precision: int, rule: GateRule, higher: bool
+    r: SliceResult,
+    why: str,
+    pp: bool,
+    precision: int,
+    rule: GateRule,
+    higher: bool,
+    has_base: bool,
 ) -> Mapping[str, str]:
     from mlci import tables
 
@@ -285,7 +291,8 @@ def _row(
     return {
         "label": tables.escape(f"{r.column}={r.value}"),
         "n": str(r.n),
-        "base": tables.number(r.base, precision),
+        # no baseline predictions: nothing to show, not a NaN the baseline produced
+        "base": tables.number(r.base if has_base else None, precision),
         "head": tables.number(r.head, precision),
         "delta": tables.signed(r.delta, precision),
         "note": tables.escape(note),

@@ -373,6 +373,9 @@ def test_a_min_rule_on_slices_needs_only_the_heads_predictions(
     (table,) = data["slices"]
     eight = next(r for r in table["rows"] if r["label"] == "digit=8")
     assert eight["base"] is None and eight["head"] < 0.8  # no baseline value, none needed
+    report = (root / ".mlci" / "report" / "report.md").read_text(encoding="utf-8")
+    (row,) = [line for line in report.splitlines() if line.startswith("| digit=8 |")]
+    assert row.split("|")[3].strip() == "—", row  # no baseline value, not a NaN
 
 
 def test_precision_applies_to_reasons_and_slice_tables(pr: Any) -> None:
