@@ -50,6 +50,8 @@ def run(
         _check_checkout(ws, ctx)
     if mode == "push":
         base_branch = ws.config.baseline.ref or ctx.default_branch or ws.repo.default_branch()
+        if base_branch:  # baseline.ref may name it as the remote's branch or in full
+            base_branch = base_branch.removeprefix("refs/heads/").removeprefix("origin/")
         if ctx.base_ref is not None and ctx.base_ref == base_branch:
             if ctx.provider == "github" and ws.repo.is_shallow():
                 _fetch_parent(ws, base_branch)
