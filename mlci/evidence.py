@@ -265,7 +265,8 @@ def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool, precision: int)
             )
             if rule.noise is None or real:
                 word = "drop" if kind == "max_drop" else "rise"
-                return f"{word} {change:.{precision}f} > {bound}"
+                plain = " (plain bound: too few to test)" if rule.noise and not r.paired else ""
+                return f"{word} {change:.{precision}f} > {bound}{plain}"
     return ""
 
 
@@ -278,7 +279,7 @@ def _row(
     higher: bool,
     has_base: bool,
 ) -> Mapping[str, str]:
-    from mlci import tables
+    from mlci import stats, tables
 
     if not r.gated:
         note = f"too small to gate (n < {rule.min_slice_size})"
@@ -288,6 +289,8 @@ def _row(
         note = "✅"
     if r.paired is not None:
         note += f" · {r.paired.describe(higher, pp, precision)}"
+    elif rule.noise is not None and r.gated and has_base and not why:
+        note += f" · plain bound: too few to test (n < {stats.MIN_EXAMPLES})"
     return {
         "label": tables.escape(f"{r.column}={r.value}"),
         "n": str(r.n),
