@@ -137,8 +137,11 @@ def from_mlflow(ctx: Context) -> Baseline | str:
     return mlflow_source(ctx)
 
 
-def train_config_at(ctx: Context, sha: str) -> tuple[TrainConfig, str]:
-    """The train section of mlci.yaml as committed at sha (the model as it was trained then)."""
+def train_config_at(ctx: Context, sha: str) -> tuple[TrainConfig | None, str]:
+    """The train section of mlci.yaml as committed at sha (the model as it was trained then).
+
+    None with the reason when that file is invalid: the baseline cannot be had from it,
+    which is not an error of this branch (a PR may be the fix)."""
     from mlci import config as configs
 
     path = ctx.ws.config.path
@@ -151,11 +154,7 @@ def train_config_at(ctx: Context, sha: str) -> tuple[TrainConfig, str]:
     try:
         old: Config = configs.load_text(text, path)
     except ConfigError as e:
-        raise ConfigError(
-            f"{path.name} at the baseline commit {sha[:7]} is invalid: {e.what}",
-            where=e.where,
-            hint="fix it on the base branch, or set baseline.retrain: false",
-        ) from e
+        return None, f"{path.name} at {sha[:7]} is invalid: {e.what}"
     return old.train, ""
 
 
@@ -163,7 +162,9 @@ def from_files(ctx: Context) -> Baseline | str:
     """The metric files as they were committed at the merge-base (no training needed)."""
     from mlci import metrics as metric_files
 
-    train, _ = train_config_at(ctx, ctx.merge_base)
+    train, invalid = train_config_at(ctx, ctx.merge_base)
+    if train is None:
+        return f"committed files: {invalid}"
     if not train.metrics:
         return "committed files: the built-in pipeline writes no files to commit"
     repo, sha = ctx.ws.repo, ctx.merge_base
@@ -257,6 +258,8 @@ def from_retraining(ctx: Context) -> Baseline | str:
 def _retrain(ctx: Context, sha: str) -> Baseline | str:
     repo = ctx.ws.repo
     train, note = train_config_at(ctx, sha)
+    if train is None:
+        return f"retraining: {note}"
     earlier = records.read(records.run_dir(ctx.ws.root, sha))
     if earlier is not None and _reusable(earlier, train):
         return Baseline(

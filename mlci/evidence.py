@@ -236,7 +236,7 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
         title=f"{rule.metric} by {label}",
         metric=rule.metric,
         rows=tuple(
-            _row(r, why, pp, config.precision, rule, higher)
+            _row(r, why, pp, config.precision, rule, higher, pair.base is not None)
             for r, why in zip(rows, verdicts, strict=True)
         ),
         failed=len(failing),
@@ -265,14 +265,21 @@ def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool, precision: int)
             )
             if rule.noise is None or real:
                 word = "drop" if kind == "max_drop" else "rise"
-                return f"{word} {change:.{precision}f} > {bound}"
+                plain = " (plain bound: too few to test)" if rule.noise and not r.paired else ""
+                return f"{word} {change:.{precision}f} > {bound}{plain}"
     return ""
 
 
 def _row(
-    r: SliceResult, why: str, pp: bool, precision: int, rule: GateRule, higher: bool
+    r: SliceResult,
+    why: str,
+    pp: bool,
+    precision: int,
+    rule: GateRule,
+    higher: bool,
+    has_base: bool,
 ) -> Mapping[str, str]:
-    from mlci import tables
+    from mlci import stats, tables
 
     if not r.gated:
         note = f"too small to gate (n < {rule.min_slice_size})"
@@ -282,10 +289,13 @@ def _row(
         note = "✅"
     if r.paired is not None:
         note += f" · {r.paired.describe(higher, pp, precision)}"
+    elif rule.noise is not None and r.gated and has_base and not why:
+        note += f" · plain bound: too few to test (n < {stats.MIN_EXAMPLES})"
     return {
         "label": tables.escape(f"{r.column}={r.value}"),
         "n": str(r.n),
-        "base": tables.number(r.base, precision),
+        # no baseline predictions: nothing to show, not a NaN the baseline produced
+        "base": tables.number(r.base if has_base else None, precision),
         "head": tables.number(r.head, precision),
         "delta": tables.signed(r.delta, precision),
         "note": tables.escape(note),

@@ -398,7 +398,17 @@ def _failure(check: Check, precision: int) -> str:
     limit = check.limit
     if check.limit.endswith("%"):
         limit += f" ({check.threshold:.{precision}f})"
-    return template.format(v=f"{check.value:.{precision}f}", lim=limit)
+    return template.format(v=f"{check.value:.{precision}f}", lim=limit) + _decided_by(check)
+
+
+def _decided_by(check: Check) -> str:
+    """The paired test that confirmed a relative breach, or why the plain bound decided."""
+    if check.bound not in ("max_drop", "max_rise"):
+        return ""
+    for sep in (" (plain bound: ", "; significant"):
+        if sep in check.reason:
+            return check.reason[check.reason.index(sep) :]
+    return ""
 
 
 # --- JSON ----------------------------------------------------------------------------

@@ -196,6 +196,13 @@ class Repo:
             )
         return sha
 
+    def parents(self, rev: str) -> list[str]:
+        """The parents a commit names, read from the commit itself: a depth-1 checkout
+        hides them from rev-parse (the clone is grafted) but the object still lists them."""
+        body = self._git("cat-file", "commit", rev)
+        head, _, _ = body.partition("\n\n")
+        return [line.split()[1] for line in head.splitlines() if line.startswith("parent ")]
+
     def current_branch(self) -> str | None:
         status, out, _ = self._run("symbolic-ref", "--quiet", "--short", "HEAD")
         return out if status == 0 and out else None

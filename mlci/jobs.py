@@ -46,8 +46,12 @@ def run(
         from mlci import ci
 
         ci.check_repository(ctx, ws.repo.remote_url())
+    if mode == "pr":
+        _check_checkout(ws, ctx)
     if mode == "push":
         base_branch = ws.config.baseline.ref or ctx.default_branch or ws.repo.default_branch()
+        if base_branch:  # baseline.ref may name it as the remote's branch or in full
+            base_branch = base_branch.removeprefix("refs/heads/").removeprefix("origin/")
         if ctx.base_ref is not None and ctx.base_ref == base_branch:
             if ctx.provider == "github" and ws.repo.is_shallow():
                 _fetch_parent(ws, base_branch)
@@ -77,6 +81,22 @@ def run(
     else:
         _local_publish(ws, ctx, outcome.paths["md"])
     return RunResult(exit_code=code, text=summary_lines(outcome, ws.config.precision))
+
+
+def _check_checkout(ws: Workspace, ctx: CIContext) -> None:
+    """The commit trained must be the PR's head or its merge: pull_request_target checks
+    out the base branch, whose model would be reported green on the PR's head."""
+    head, want = ws.repo.head_sha(), ctx.head_sha
+    if want is None or head == want or want in ws.repo.parents(head):
+        return
+    raise UsageError(
+        f"the checkout is {head[:7]}, neither the pull request's head {want[:7]} nor a "
+        f"merge of it ({ctx.event} job)",
+        where="GITHUB_EVENT_PATH",
+        hint="run mlci on the pull_request event (templates/workflows/mlci.yml); "
+        "pull_request_target checks out the base branch unless actions/checkout is given "
+        "`ref: ${{ github.event.pull_request.head.sha }}`",
+    )
 
 
 def _fetch_base(ws: Workspace, base: str | None, ci_base: str | None) -> None:

@@ -115,7 +115,8 @@ def _render(
         "verdict_text": words,
         "summary": _summary(report),
         "baseline_line": tables.escape(report.baseline.describe()),
-        "tried": tables.escape("; ".join(report.baseline.tried)),
+        # without a baseline, describe() already is the list of reasons: shown once
+        "tried": tables.escape("; ".join(report.baseline.tried)) if report.baseline.found else "",
         "gate_rows": [_gate_row(r, p) for r in report.verdict.results],
         "slice_tables": [_slices(s, slice_rows) for s in report.slices],
         "metric_table": tables.markdown(report.comparison, p, limit=rows),

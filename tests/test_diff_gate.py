@@ -302,6 +302,11 @@ def test_without_a_baseline_rules_are_skipped_never_passed(
         "SKIP mae max_rise: no baseline to compare with",
         "0 passed, 0 failed, 2 skipped",
     ]
+    code, _, err = run_cli("report")
+    assert code == 0, err
+    report = (root / ".mlci" / "report" / "report.md").read_text(encoding="utf-8")
+    (line,) = [li for li in report.splitlines() if li.startswith("**Baseline:**")]
+    assert line.count("baseline.retrain is false") == 1, line  # each reason said once
     assert projects.trainings(counter) == []
 
 
@@ -544,3 +549,32 @@ def test_a_failing_baseline_training_is_reported_not_raised(
     assert "no baseline to compare with" in report
     tail = report.split("Baseline training log:", 1)[1]
     assert "step 25" in tail and "RuntimeError: main's training is broken" in tail
+
+
+def test_an_invalid_mlci_yaml_at_the_merge_base_is_no_baseline_not_an_error(
+    retrain_template: Template,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+    counter: Path,
+) -> None:
+    """The PR that fixes main's mlci.yaml is still trained, gated and reported."""
+    root = on_branch(retrain_template, tmp_path, monkeypatch, "main")
+    valid = projects.mlci_yaml("main", "main-section")
+    (root / "mlci.yaml").write_text(valid.replace("  metrics:", "  metrix:", 1))
+    broken_sha = commit_all(root, "a typo in mlci.yaml")
+    git(root, "checkout", "-q", "-b", "fix")
+    (root / "mlci.yaml").write_text(projects.mlci_yaml("pr", "pr-section"))
+    commit_all(root, "fix the typo")
+    (root / "metrics.json").write_text(projects.metrics_json(0.4, 55.0, 44.0))
+    code, _, err = run_cli("run", "--dry-run")
+    assert code == 0, err  # the verdict: the rules needing a baseline are skipped
+    assert projects.error_lines(err) == []
+    result = json.loads((root / ".mlci" / "report" / "result.json").read_text())
+    assert result["blessed"] is False and result["skipped_gates"] == 2
+    why = f"mlci.yaml at {broken_sha[:7]} is invalid: train.metrix is not a known key"
+    assert [t for t in result["baseline"]["tried"] if why in t] == [
+        f"committed files: {why}",
+        f"retraining: {why}",
+    ]
+    assert [t["args"] for t in projects.trainings(counter)] == [["--tag", "pr"]]  # the head only

@@ -261,6 +261,8 @@ def test_a_much_weaker_model_is_a_significant_drop(pr: Any) -> None:
     assert "significant" in noisy["reason"] and "worse" in noisy["reason"]
     assert noisy["base"] - noisy["head"] > 0.1
     assert "significant" in run.report
+    line = next(x for x in run.out.splitlines() if x.startswith("FAIL accuracy"))
+    assert "; significant: " in line and "one-sided 95%" in line, line  # the console says so too
 
 
 def test_a_noise_rule_without_predictions_falls_back_to_the_plain_bound(pr: Any) -> None:
@@ -271,6 +273,8 @@ def test_a_noise_rule_without_predictions_falls_back_to_the_plain_bound(pr: Any)
     assert "plain bound" in noisy["reason"]
     assert "no predictions for the head" in noisy["reason"]
     assert "train.predictions" in noisy["reason"]  # where to turn them on
+    line = next(x for x in run.out.splitlines() if x.startswith("FAIL accuracy"))
+    assert "(plain bound: no predictions for the head" in line, line
 
 
 def test_predictions_that_do_not_line_up_name_both_files(pr: Any, template: Template) -> None:
@@ -373,6 +377,9 @@ def test_a_min_rule_on_slices_needs_only_the_heads_predictions(
     (table,) = data["slices"]
     eight = next(r for r in table["rows"] if r["label"] == "digit=8")
     assert eight["base"] is None and eight["head"] < 0.8  # no baseline value, none needed
+    report = (root / ".mlci" / "report" / "report.md").read_text(encoding="utf-8")
+    (row,) = [line for line in report.splitlines() if line.startswith("| digit=8 |")]
+    assert row.split("|")[3].strip() == "—", row  # no baseline value, not a NaN
 
 
 def test_precision_applies_to_reasons_and_slice_tables(pr: Any) -> None:

@@ -137,6 +137,33 @@ def test_too_few_examples_fall_back_to_the_plain_bound_and_say_so(tmp_path: Path
     assert "plain bound: 5 examples are too few to test" in result.reason
 
 
+def test_slices_too_small_to_test_fall_back_to_the_plain_bound_and_say_so(
+    tmp_path: Path,
+) -> None:
+    """40 examples are tested as a whole; slices of 8 (min_slice_size 5) cannot be."""
+    truth = [i % 2 for i in range(40)]
+    base = pd.DataFrame({"y_true": truth, "y_pred": truth, "grp": [f"g{i % 5}" for i in range(40)]})
+    head = base.assign(y_pred=[1 - t if i % 5 == 3 and i < 30 else t for i, t in enumerate(truth)])
+    (tmp_path / "mlci.yaml").write_text(
+        "train:\n  command: python train.py\n  metrics: m.json\n  predictions: predictions.csv\n"
+        "gates:\n  - metric: accuracy\n    max_drop: 0.5\n    noise: true\n"
+        "    slices: [grp]\n    min_slice_size: 5\n"
+    )
+    cfg = config.load(tmp_path / "mlci.yaml")
+    base_run, head_run = _records(tmp_path, base, head)
+    found = evidence.collect(cfg, head_run, base_run)
+    (check,) = found.extra[0]
+    assert check.outcome == "failed"  # g3 drops 0.75 > 0.5, decided by the plain bound
+    assert (
+        check.reason
+        == "1 of 5 slices fail: grp=g3: drop 0.7500 > 0.5 (plain bound: too few to test)"
+    )
+    (table,) = found.slices
+    notes = {row["label"]: row["note"] for row in table.rows}
+    assert notes["grp=g3"].endswith("(plain bound: too few to test)")
+    assert notes["grp=g0"] == "✅ · plain bound: too few to test (n &lt; 10)"
+
+
 def test_an_unknown_nested_key_names_its_own_line(tmp_path: Path) -> None:
     path = tmp_path / "mlci.yaml"
     path.write_text(

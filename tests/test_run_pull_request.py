@@ -425,6 +425,34 @@ def test_a_bad_event_payload_is_exit_2_before_any_training(
     assert job.fake.requests == []
 
 
+def test_a_pull_request_target_checkout_of_the_base_is_refused_not_reported_green(
+    job: Job, run_cli: RunCli
+) -> None:
+    """pull_request_target checks out the base branch by default: its model is not the PR's."""
+    job.start(head=job.shas.bad, merge=job.shas.base)
+    job.mp.setenv("GITHUB_EVENT_NAME", "pull_request_target")
+    job.mp.setenv("GITHUB_SHA", job.shas.base)
+    code, _, err = run_cli("run")
+    assert code == 2, err
+    (line,) = error_lines(err)
+    assert job.shas.base[:7] in line and job.shas.bad[:7] in line, line
+    assert "pull_request_target" in line and "pull_request.head.sha" in line, line
+    assert not (job.work / ".mlci" / "runs").exists()  # nothing was trained
+    assert job.fake.check_runs(REPOSITORY, job.shas.bad) == []
+
+
+def test_pull_request_target_with_the_head_checked_out_is_published(
+    job: Job, run_cli: RunCli
+) -> None:
+    job.start(head=job.shas.bad, merge=job.shas.bad)
+    job.mp.setenv("GITHUB_EVENT_NAME", "pull_request_target")
+    job.mp.setenv("GITHUB_SHA", job.shas.base)
+    code, _, err = run_cli("run")
+    assert code == 1, err  # the stump's own verdict
+    checks = job.fake.check_runs(REPOSITORY, job.shas.bad)
+    assert [(c["name"], c["conclusion"]) for c in checks] == [("mlci / default", "failure")]
+
+
 # --- dry runs and `mlci publish` --------------------------------------------------------
 
 

@@ -217,6 +217,21 @@ def test_push_job_trains_records_and_pushes_the_note(
     assert read_outputs(outputs)["blessed"] == "true"  # compared with c2: may be deployed
 
 
+def test_a_base_ref_written_as_origin_main_still_records_the_push(
+    project: Project, fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    """baseline.ref: origin/main names the same branch as the push to refs/heads/main."""
+    yaml = mlci_yaml().replace("ref: main", "ref: origin/main")
+    c3 = project.push_commit("c3: the base as a remote branch", {"mlci.yaml": yaml})
+    runner = project.clone("job-1")
+    push_job(monkeypatch, project, runner, fake_github, "job-1")
+    code, out, err = run_cli("run")
+    assert code == 0, err
+    assert "not to the base branch" not in err
+    assert f"recorded {c3[:7]} in refs/notes/mlci" in out
+    assert noted(project.origin) == {c3}
+
+
 def test_a_pr_in_a_fresh_clone_trains_only_its_own_code(
     project: Project, fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
 ) -> None:
