@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +121,39 @@ def read_outputs(path: Path) -> dict[str, str]:
             assert sep, f"not an output line: {line!r}"
             values[name] = value
     return values
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "chromium is not installed: .ci/run installs Debian's chromium package"
+    return found
+
+
+def chromium_flags(profile: Path) -> list[str]:
+    """Headless Chromium that reaches nothing, for the tests that open report.html."""
+    return [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+    ]
+
+
+def read_probe(page: Path, profile: Path) -> dict[str, Any]:
+    """Open page in Chromium and return the JSON its script wrote into <pre id="probe">."""
+    dom = subprocess.run(
+        [chromium(), *chromium_flags(profile), "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    seen: dict[str, Any] = json.loads(found.group(1).replace("&quot;", '"'))
+    return seen

@@ -13,13 +13,11 @@ import gzip
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git
+from conftest import commit_all, git, read_probe
 from projects import git_state
 
 from mlci import redact, tables
@@ -219,8 +217,6 @@ def test_markup_hostile_report_runs_no_script_in_chromium(
 
 
 def _probe_in_chromium(html: str, tmp_path: Path) -> dict[str, object]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "chromium is not installed: .ci/run installs Debian's chromium package"
     probe = tmp_path / "probe.html"
     # the page's own Content-Security-Policy would block the probe too: test without it,
     # so that only the escaping keeps the hostile text inert
@@ -244,27 +240,7 @@ window.addEventListener('load', () => {
 </script></body>""",
         )
     )
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=3000",
-    ]
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", probe.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    found = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout)
-    assert found, dom.stderr[-2000:]
-    result: dict[str, object] = json.loads(found.group(1).replace("&quot;", '"'))
-    return result
+    return read_probe(probe, tmp_path / "profile")
 
 
 # --- token ------------------------------------------------------------------------------

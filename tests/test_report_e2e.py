@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import GIT_ENV, commit_all, git
+from conftest import GIT_ENV, chromium, chromium_flags, commit_all, git, read_probe
 
 MLCI = str(Path(sys.executable).parent / "mlci")
 
@@ -112,8 +111,6 @@ def test_html_is_self_contained_and_renders_in_a_browser(demo, tmp_path: Path) -
     html = (target / ".mlci" / "report" / "report.html").read_text()
     assert 'src="plots/' not in html and html.count('src="data:image/png;base64,') >= 3
     assert "<table>" in html
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "chromium is not installed: .ci/run installs Debian's chromium package"
     probe = tmp_path / "probe.html"
     assert "Content-Security-Policy" in html  # it would block the probe: drop it for the probe
     html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
@@ -133,32 +130,18 @@ window.addEventListener('load', () => {
 </script></body>""",
         )
     )
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000",
-    ]
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", probe.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    found = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout)
-    assert found, dom.stderr[-2000:]
-    seen = json.loads(found.group(1).replace("&quot;", '"'))
+    seen = read_probe(probe, tmp_path / "profile")
     assert seen["images"] >= 3 and seen["loaded"] == seen["images"]
     assert seen["tables"] >= 2 and seen["rows"] >= 8
     shot = tmp_path / "report.png"
     subprocess.run(
-        [chromium, *flags, "--window-size=1000,2400", f"--screenshot={shot}", probe.as_uri()],
+        [
+            chromium(),
+            *chromium_flags(tmp_path / "profile"),
+            "--window-size=1000,2400",
+            f"--screenshot={shot}",
+            probe.as_uri(),
+        ],
         capture_output=True,
         timeout=120,
     )
