@@ -79,7 +79,7 @@ def run(
             ws, ctx, outcome.paths["md"].parent, outcome.exit_code, strict=strict_publish
         )
     else:
-        _local_publish(ws, ctx, outcome.paths["md"])
+        local_publish(ws, ctx, outcome.paths["md"])
     return RunResult(exit_code=code, text=summary_lines(outcome, ws.config.precision))
 
 
@@ -143,7 +143,7 @@ def publish_github(
     md = report_dir / "report.md"
     atomic.write_text(md, result.body)  # report.md is exactly the comment body
     _say(result)
-    _local_publish(ws, ctx, md, comment_url=result.comment_url or "")
+    local_publish(ws, ctx, md, comment_url=result.comment_url or "")
     _strict(ctx, result, strict=strict)
     return verdict_code
 
@@ -260,7 +260,7 @@ def publish_last(
                 "mlci: not a pull_request job in GitHub Actions: nothing to post "
                 "(the report stays on disk)"
             )
-        _local_publish(ws, ctx, report_dir / "report.md")
+        local_publish(ws, ctx, report_dir / "report.md")
         return code
     return publish_github(ws, ctx, report_dir, code, strict=strict)
 
@@ -288,7 +288,7 @@ def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
     outcome = write_report(ws, head, found, out_dir, run_url=ctx.run_url)
     _after_verdict(ws, outcome, pr=None, push=True)
-    _local_publish(ws, ctx, outcome.paths["md"])
+    local_publish(ws, ctx, outcome.paths["md"])
     return RunResult(
         exit_code=outcome.exit_code,
         text=result.summary() + "\n" + summary_lines(outcome, ws.config.precision),
@@ -310,7 +310,7 @@ def _after_verdict(ws: Workspace, outcome: Outcome, *, pr: int | None, push: boo
         )
 
 
-def _local_publish(ws: Workspace, ctx: CIContext, md: Path, comment_url: str = "") -> None:
+def local_publish(ws: Workspace, ctx: CIContext, md: Path, comment_url: str = "") -> None:
     """Step outputs and the job summary: no API call, so every mode writes them."""
     import json
 

@@ -302,7 +302,7 @@ def run(
                 "mlci: not a pull_request job in GitHub Actions: nothing is posted "
                 "(the merged report stays on disk)"
             )
-        jobs._local_publish(ws, ctx, out_dir / "report.md")
+        jobs.local_publish(ws, ctx, out_dir / "report.md")
     return MergeRun(code, _summary_text(merged, out_dir))
 
 

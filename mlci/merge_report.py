@@ -165,7 +165,7 @@ def _job_icon(job: Job) -> str:
 
 
 def _job_rules(job: Job, precision: int) -> list[str]:
-    from mlci.report import _gate_row
+    from mlci.report import gate_row
 
     results = [_rule_result(r) for r in job.rules]
     icon, words = verdict_words(Verdict(tuple(results)))
@@ -180,7 +180,7 @@ def _job_rules(job: Job, precision: int) -> list[str]:
         "|:-:|:--|--:|--:|:--|",
     ]
     for result in results:
-        g = _gate_row(result, precision)
+        g = gate_row(result, precision)
         lines.append(f"| {g['icon']} | {g['rule']} | {g['base']} | {g['head']} | {g['reason']} |")
     return [*lines, "", "</details>", ""]
 

@@ -117,7 +117,7 @@ def _render(
         "baseline_line": tables.escape(report.baseline.describe()),
         # without a baseline, describe() already is the list of reasons: shown once
         "tried": tables.escape("; ".join(report.baseline.tried)) if report.baseline.found else "",
-        "gate_rows": [_gate_row(r, p) for r in report.verdict.results],
+        "gate_rows": [gate_row(r, p) for r in report.verdict.results],
         "slice_tables": [_slices(s, slice_rows) for s in report.slices],
         "metric_table": tables.markdown(report.comparison, p, limit=rows),
         "plots": [
@@ -164,7 +164,8 @@ def _summary(report: Report) -> str:
     return "\n\n".join(lines)
 
 
-def _gate_row(result: RuleResult, precision: int) -> dict[str, str]:
+def gate_row(result: RuleResult, precision: int) -> dict[str, str]:
+    """One rule's row of the gates table; the matrix report shows the same rows per job."""
     rule = result.rule
     bounds = [
         f"≥ {rule.min:g}" if rule.min is not None else "",
