@@ -54,7 +54,8 @@ def _repo(root: Path, env: dict[str, str], *, commit_data: bool) -> Path:
 
 
 def _fingerprint(root: Path) -> tuple[float, str]:
-    from mlci import inputs, workspace
+    from mlci import workspace
+    from mlci.train import inputs
 
     started = time.perf_counter()
     value = inputs.of_checkout(workspace.open_workspace(cwd=root))

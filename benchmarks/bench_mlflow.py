@@ -64,7 +64,7 @@ def steps(uri: str, scratch: Path) -> dict[str, float]:
     from mlflow.tracking import MlflowClient
 
     from mlci.config import MlflowTrain
-    from mlci.gates import Verdict
+    from mlci.judge.gates import Verdict
     from mlci.publish import mlflow as publish
     from mlci.record import RunRecord
     from mlci.train import mlflow_run

@@ -33,7 +33,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlci import stats
+from mlci.judge import stats
 
 SEEDS = 40
 FAMILIES: dict[str, Callable[[int], Any]] = {

@@ -41,7 +41,7 @@ def _mlci(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPr
 
 def _noted_example(scratch: Path, env: dict[str, str]) -> Path:
     """The demo repository: main's two commits trained and noted, the PR branch checked out."""
-    from mlci import demo
+    from mlci.commands import demo
 
     saved = os.environ.get("PATH", "")
     os.environ["PATH"] = env["PATH"]  # `python train.py` must be this venv's python

@@ -21,7 +21,7 @@ GOAL_OVERHEAD_S = 1.0
 
 def overhead(scratch: Path) -> dict[str, float]:
     """Wall time of one dry run, and what the two trainings took of it (record.json)."""
-    from mlci import demo
+    from mlci.commands import demo
 
     env = sandbox_env(scratch / "home")
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
@@ -49,7 +49,9 @@ def overhead(scratch: Path) -> dict[str, float]:
 
 def render_10k() -> dict[str, float]:
     """report.render over 10,000 rows: the time, and that the text fits a comment."""
-    from mlci import compare, gates, report
+    from mlci import compare
+    from mlci.judge import gates
+    from mlci.report import markdown as report
     from mlci.baseline import Baseline
     from mlci.config import GateRule
     from mlci.record import RunRecord

@@ -30,7 +30,7 @@ from mlci import gates  # noqa: E402  (the path above makes mlci and tests impor
 from mlci.ci import CIContext  # noqa: E402
 from mlci.config import Bound, GateRule, GithubConfig  # noqa: E402
 from mlci.publish.github import Client, publish  # noqa: E402
-from mlci.report import marker  # noqa: E402
+from mlci.report.markdown import marker  # noqa: E402
 from tests.fakegithub import FakeGitHub  # noqa: E402
 
 REPO = "acme/model"

@@ -160,7 +160,7 @@ def train_config_at(ctx: Context, sha: str) -> tuple[TrainConfig | None, str]:
 
 def from_files(ctx: Context) -> Baseline | str:
     """The metric files as they were committed at the merge-base (no training needed)."""
-    from mlci import metrics as metric_files
+    from mlci.sources import metrics as metric_files
 
     train, invalid = train_config_at(ctx, ctx.merge_base)
     if train is None:
@@ -218,7 +218,7 @@ def from_files(ctx: Context) -> Baseline | str:
 def _stale(ctx: Context, name: str) -> str:
     """Why the committed `name` is not the model's, or '': an input (train.inputs) changed
     in a later commit than it, up to the merge-base."""
-    from mlci.inputs import is_input
+    from mlci.train.inputs import is_input
 
     repo, ws = ctx.ws.repo, ctx.ws
     written = repo.last_change(ctx.merge_base, ws.in_repo(name))
@@ -275,7 +275,7 @@ def _retrain(ctx: Context, sha: str) -> Baseline | str:
     reused = _from_cache(ctx, sha, train)  # stands in for a retraining, where one may run
     if reused is not None:
         return reused
-    from mlci import inputs
+    from mlci.train import inputs
     from mlci.train.runner import Where
     from mlci.train.runner import train as run_training
 
@@ -318,7 +318,7 @@ SOURCES: dict[str, Callable[[Context], Baseline | str]] = {
 
 def _from_cache(ctx: Context, sha: str, train: TrainConfig) -> Baseline | None:
     """The run cache: a training of the same inputs stands for retraining the merge-base."""
-    from mlci import inputs
+    from mlci.train import inputs
     from mlci.train import cache
 
     if not cache.enabled(ctx.ws, train):

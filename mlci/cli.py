@@ -124,7 +124,8 @@ def gate(config: ConfigOpt = None) -> int:
     """Apply the rules to the last comparison; exit 1 if one fails.
 
     Uses what `mlci diff` or `mlci run` compared last, with the rules of mlci.yaml now."""
-    from mlci import gates, pipeline, workspace
+    from mlci import pipeline, workspace
+    from mlci.judge import gates
 
     ws = workspace.open_workspace(config)
     verdict = pipeline.gate_last(ws)
@@ -230,7 +231,7 @@ def merge(
     A leaderboard of the jobs, each job's rules, one plot across jobs; on a pull_request
     job, one comment, one check run and one status. Exit 1 when any job failed or its
     directory is missing, half-written or of another commit."""
-    from mlci import merge as merging
+    from mlci import matrix as merging
     from mlci import workspace
 
     ctx = _context()
@@ -319,7 +320,7 @@ def demo(
 
     Copies the bundled example, commits it on main, makes a PR branch that changes the
     model, and runs `mlci run --dry-run` on it."""
-    from mlci import demo as demos
+    from mlci.commands import demo as demos
 
     result = demos.run(directory)
     output.result(result.text)
@@ -337,7 +338,8 @@ def init(
     Reads dvc.yaml, CML/Actions workflows, params.yaml, dvclive and metric files; writes
     mlci.yaml here, a workflow and the fork publish workflow (never overwriting), trains
     once unless --no-try and gates the metrics that came out; adds .mlci/ to .gitignore."""
-    from mlci import gitrepo, scaffold
+    from mlci.git import repo as gitrepo
+    from mlci.scaffold import files as scaffold
     from mlci.resources import templates_dir
 
     repo = gitrepo.Repo(Path.cwd())

@@ -102,7 +102,7 @@ def _check_checkout(ws: Workspace, ctx: CIContext) -> None:
 def _fetch_base(ws: Workspace, base: str | None, ci_base: str | None) -> None:
     """In CI the checkout may be one commit deep: fetch the base branch to the merge-base."""
     from mlci import baseline as baselines
-    from mlci import shallow
+    from mlci.git import fetch as shallow
     from mlci.errors import GitError
 
     ref = baselines.resolve_ref(ws, base, ci_base)
@@ -224,7 +224,7 @@ def publish_from(ctx: CIContext, src: Path, *, strict: bool) -> int:
 
 def _say_failed(result: dict[str, Any]) -> None:
     """Exit 1 lists the failed rules, for a report rendered earlier or by another job."""
-    from mlci import gates
+    from mlci.judge import gates
 
     if result.get("verdict") != "passed":
         output.result("\n".join([*gates.failed_in_result(result), "verdict: failed"]))
@@ -268,7 +268,8 @@ def publish_last(
 def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
     """A push to the base branch: train, record the note and push it to origin; then judge
     the commit against its parent's note, so `blessed` can gate a deploy job."""
-    from mlci import assemble, notes
+    from mlci import notes
+    from mlci.report import build as assemble
     from mlci import record as records
     from mlci.baseline import Baseline
 

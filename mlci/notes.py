@@ -5,7 +5,7 @@ fingerprints of its run record, plus its predictions gzip-compressed and base64-
 so that a pull request's noise and slice gates work without training main again. A note
 found for a PR is written back as an ordinary run record, so later stages never know.
 
-Stdlib only at the top; git goes through mlci.gitrepo (reached via the Workspace).
+Stdlib only at the top; git goes through mlci.git.repo (reached via the Workspace).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from mlci import __version__, bounded, output, redact
 from mlci import record as records
 from mlci.baseline import NOTE_WALK_LIMIT
 from mlci.errors import GitError, MlciError, UsageError
-from mlci.gitrepo import NOTES_REF
+from mlci.git.repo import NOTES_REF
 from mlci.record import RunRecord
 
 if TYPE_CHECKING:
     from mlci.baseline import Baseline, Context
-    from mlci.gitrepo import Repo
+    from mlci.git.repo import Repo
     from mlci.workspace import Workspace
 
 SCHEMA = 1
@@ -407,7 +407,7 @@ def _columns(entries: list[Entry], metric: str | None) -> tuple[tuple[str, ...],
 
 def history_table(h: History, precision: int) -> str:
     """One row per noted commit, oldest first; a line says what was left out."""
-    from mlci import tables
+    from mlci.report import tables
 
     if not h.entries:
         return (

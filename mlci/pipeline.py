@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from mlci.baseline import Baseline
     from mlci.compare import Comparison
     from mlci.config import Config
-    from mlci.gates import Verdict
-    from mlci.report import Report, SliceTable
+    from mlci.judge.gates import Verdict
+    from mlci.report.markdown import Report, SliceTable
 
 
 def train_head(ws: Workspace) -> RunRecord:
@@ -42,7 +42,7 @@ def metric_summary(rec: RunRecord, precision: int) -> str:
 
 def head_record(ws: Workspace) -> RunRecord:
     """HEAD's run record or, like `dvc metrics diff`, the metric files in the working tree."""
-    from mlci import metrics as metric_files
+    from mlci.sources import metrics as metric_files
     from mlci import record as records
     from mlci.train.runner import checkout_run_id
 
@@ -143,7 +143,8 @@ def judge(
     `noise:` and `slices:` rules need the predictions (pandas, scipy); their results are
     kept with the last comparison and reused while the rules stay the same, so that
     `mlci gate` stays light."""
-    from mlci import evidence, gates
+    from mlci.judge import evidence
+    from mlci.judge import gates
 
     base = baseline.record
     found, saved = None, None
@@ -187,8 +188,8 @@ def diff(ws: Workspace, *, base: str | None, ci_base: str | None = None) -> Diff
 def render_diff(result: Diff, precision: int, *, fmt: str) -> str:
     import json
 
-    from mlci import tables
-    from mlci.report import COMMENT_LIMIT  # `diff --md` is meant for a PR comment
+    from mlci.report import tables
+    from mlci.report.markdown import COMMENT_LIMIT  # `diff --md` is meant for a PR comment
 
     if fmt == "json":
         doc = {
@@ -254,7 +255,8 @@ def run_loop(
     """train -> baseline -> compare -> gate -> report, all written to the report directory."""
     import time
 
-    from mlci import assemble, last
+    from mlci import last
+    from mlci.report import build as assemble
 
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
     base_ref(ws, base, ci_base)  # a missing base fails now, not after an hour of training
@@ -276,17 +278,17 @@ def _preload_report_libraries(config: Config) -> None:
     import contextlib
     import threading
 
-    from mlci import evidence
+    from mlci.judge import evidence
 
     stats = evidence.needed(config)
 
     def load() -> None:
         # on an ImportError the report imports them again and reports the problem
         with contextlib.suppress(ImportError):
-            import mlci.plots  # pandas, numpy, matplotlib with Agg
+            import mlci.report.plots.figures  # pandas, numpy, matplotlib with Agg
 
             if stats:
-                import mlci.stats  # noqa: F401  (scipy)
+                import mlci.judge.stats  # noqa: F401  (scipy)
 
     threading.Thread(target=load, name="mlci-preload", daemon=True).start()
 
@@ -305,8 +307,9 @@ def write_report(
     """compare -> gate -> plots -> report.md, report.html, result.json."""
     import time
 
-    from mlci import assemble, atomic
-    from mlci import report as reports
+    from mlci import atomic
+    from mlci.report import build as assemble
+    from mlci.report import markdown as reports
 
     comparison = compare(ws, head, found)
     judged = judge(ws, head, found, cached)
@@ -361,7 +364,8 @@ def history_for_report(
 
 def report_last(ws: Workspace, out: Path | None) -> Outcome:
     """`mlci report`: render the last comparison again (after editing the rules, say)."""
-    from mlci import assemble, last
+    from mlci import last
+    from mlci.report import build as assemble
 
     saved = last.load(ws.root)
     out_dir = assemble.prepare_out_dir(out or default_out(ws))
@@ -372,9 +376,9 @@ def report_last(ws: Workspace, out: Path | None) -> Outcome:
 
 def summary_lines(outcome: Outcome, precision: int) -> str:
     """What `mlci run` and `mlci report` print: the rules, the verdict, the files."""
-    from mlci import gates
+    from mlci.judge import gates
     from mlci.config import display_path
-    from mlci.report import verdict_words
+    from mlci.report.markdown import verdict_words
 
     _, words = verdict_words(outcome.verdict)
     lines = []
@@ -405,7 +409,7 @@ def history(
     text = notes.history_json(found) if as_json else notes.history_table(found, ws.config.precision)
     drawn = None
     if plot is not None and found.columns:
-        from mlci import plots
+        from mlci.report.plots import figures as plots
 
         name = metric or found.columns[0]
         points = [(sha[:7], value) for sha, value in notes.history_points(found, name)]

@@ -16,7 +16,7 @@ from mlci import output
 from mlci.config import Config
 
 if TYPE_CHECKING:
-    from mlci.gitrepo import Repo
+    from mlci.git.repo import Repo
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def open_workspace(
 ) -> Workspace:
     """The repository here and its mlci.yaml; with `optional`, the defaults when there is
     none (`mlci merge` needs only the report's name and the publishing switches)."""
-    from mlci.gitrepo import Repo
+    from mlci.git.repo import Repo
 
     here = (cwd or Path.cwd()).resolve()
     repo = Repo(here)

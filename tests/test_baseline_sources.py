@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlci import config as configs
-from mlci.inputs import is_input
+from mlci.train.inputs import is_input
 from tests import projects
 from tests.conftest import commit_all
 from tests.projects import RunCli, Template

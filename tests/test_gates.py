@@ -8,7 +8,7 @@ import math
 import pytest
 
 from mlci.config import Bound, GateRule
-from mlci.gates import Check, RuleResult, Verdict, evaluate, format_rules
+from mlci.judge.gates import Check, RuleResult, Verdict, evaluate, format_rules
 
 
 def _one(

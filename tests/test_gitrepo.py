@@ -1,4 +1,4 @@
-"""mlci.gitrepo against real repositories: clones, shallow clones, worktrees and notes."""
+"""mlci.git.repo against real repositories: clones, shallow clones, worktrees and notes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlci.errors import GitError, UsageError
-from mlci.gitrepo import NOTES_REF, Repo
+from mlci.git.repo import NOTES_REF, Repo
 from tests.conftest import commit_all, git
 
 
@@ -91,7 +91,7 @@ def test_not_a_git_repo(tmp_path: Path) -> None:
 def test_no_git_binary_is_a_git_error(repo: Path) -> None:
     script = (
         "from pathlib import Path\nfrom mlci.errors import GitError\n"
-        "from mlci.gitrepo import Repo\ntry:\n    Repo(Path('.'))\n"
+        "from mlci.git.repo import Repo\ntry:\n    Repo(Path('.'))\n"
         "except GitError as e:\n    print(e.line())\n"
     )
     done = subprocess.run(

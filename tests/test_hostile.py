@@ -20,7 +20,8 @@ import pytest
 from conftest import commit_all, git, read_probe
 from projects import git_state
 
-from mlci import redact, tables
+from mlci import redact
+from mlci.report import tables
 
 TOKEN = "ghs_hostileTOKEN0123456789abcdef"
 OTHER_TOKEN = "ghp_anotherSECRET9876543210fedcba"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci import metrics
+from mlci.sources import metrics
 from mlci.errors import Exit, MetricsError
-from mlci.metrics import MissingMetricsFile, read_file, read_metrics, read_params
+from mlci.sources.metrics import MissingMetricsFile, read_file, read_metrics, read_params
 
 
 def write(root: Path, name: str, text: str) -> Path:
@@ -350,7 +350,7 @@ def test_dvclive_series_and_step_dropped_from_a_named_summary(tmp_path: Path) ->
     write(tmp_path, "dvclive/metrics.json", json.dumps({"acc": 0.9, "step": 2}))
     write(tmp_path, "dvclive/plots/metrics/acc.tsv", "timestamp\tstep\tacc\n1\t0\t0.5\n2\t1\t0.9\n")
     assert read_metrics(["dvclive/metrics.json"], tmp_path).values == {"acc": 0.9}
-    from mlci.metrics import dvclive_series
+    from mlci.sources.metrics import dvclive_series
 
     assert dvclive_series(tmp_path / "dvclive") == {"acc": [(0.0, 0.5), (1.0, 0.9)]}
 

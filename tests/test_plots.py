@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from mlci import plots
+from mlci.report.plots import figures as plots
 from mlci.errors import MetricsError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -383,7 +383,7 @@ SCRIPT = """
 import sys
 from pathlib import Path
 import pandas as pd
-from mlci import plots
+from mlci.report.plots import figures as plots
 rows = [("accuracy", 0.91, 0.935, True), ("f1_macro", 0.89, 0.885, True),
         ("log_loss", 0.31, 0.25, False), ("rmse", 53.2, 56.1, False),
         ("new_metric", None, 4.0, True)]
@@ -428,7 +428,7 @@ def test_curves_match_scikit_learn() -> None:
     import numpy as np
     from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
-    from mlci.plots import _curve
+    from mlci.report.plots.figures import _curve
 
     rng = np.random.default_rng(0)
     for _ in range(30):

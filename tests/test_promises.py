@@ -11,7 +11,11 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from mlci import config, evidence, gates, predictions, stats
+from mlci import config
+from mlci.judge import evidence
+from mlci.judge import gates
+from mlci.sources import predictions
+from mlci.judge import stats
 from mlci.errors import ConfigError, MetricsError
 from mlci.record import RunRecord
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from mlci import gates
+from mlci.judge import gates
 from mlci.ci import CIContext
 from mlci.config import Bound, GateRule, GithubConfig
 from mlci.errors import UsageError
 from mlci.publish.github import Client, PublishResult, publish
-from mlci.report import marker
+from mlci.report.markdown import marker
 
 if TYPE_CHECKING:
     from tests.fakegithub import FakeGitHub

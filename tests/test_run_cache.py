@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlci import config as configs
-from mlci import inputs
+from mlci.train import inputs
 from tests.projects import (
     GATES,
     TRAIN_PY,

@@ -1,4 +1,4 @@
-"""mlci.stats on real models (digits, breast cancer, diabetes) and on data with known truth."""
+"""mlci.judge.stats on real models (digits, breast cancer, diabetes) and on data with known truth."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlci import stats
+from mlci.judge import stats
 from mlci.errors import MetricsError
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.errors import UsageError
-from mlci.report import marker
+from mlci.report.markdown import marker
 
 PULL_FILE = "pull.json"  # the pull request and head sha the report was made for
 MAX_TEXT = 1024 * 1024  # bytes of report.md, result.json, pull.json

@@ -37,7 +37,7 @@ from mlci import redact
 from mlci.ci import CIContext
 from mlci.config import GithubConfig
 from mlci.errors import PublishError, UsageError
-from mlci.report import COMMENT_LIMIT, marker
+from mlci.report.markdown import COMMENT_LIMIT, marker
 
 JSON = dict[str, Any]
 CHECK_LIMIT = 65_535  # bytes of a check run's output.summary

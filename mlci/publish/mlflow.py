@@ -20,7 +20,7 @@ from mlci.errors import MlciError
 
 if TYPE_CHECKING:
     from mlci.config import RegisterConfig
-    from mlci.gates import Verdict
+    from mlci.judge.gates import Verdict
     from mlci.record import RunRecord
     from mlci.tracking import Tracking
 

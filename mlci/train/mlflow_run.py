@@ -20,7 +20,7 @@ from mlci import record as records
 from mlci.baseline import NOTE_WALK_LIMIT
 from mlci.config import MlflowTrain
 from mlci.errors import MlciError, TrainingError
-from mlci.metrics import MetricValues
+from mlci.sources.metrics import MetricValues
 from mlci.record import RunRecord
 
 if TYPE_CHECKING:

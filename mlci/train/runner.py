@@ -22,7 +22,7 @@ from mlci import __version__, atomic, output, paths
 from mlci import record as records
 from mlci.config import TrainConfig, display_path
 from mlci.errors import ConfigError, MlciError, TrainingError
-from mlci.metrics import MetricValues
+from mlci.sources.metrics import MetricValues
 from mlci.record import RunRecord
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class Where:
     sha: str
     workdir: Path  # the checkout or a worktree: the command runs here
     code: str  # fingerprint of the tracked files (a git tree id)
-    inputs: str | None = None  # the input fingerprint (mlci.inputs): the run cache's key
+    inputs: str | None = None  # the input fingerprint (mlci.train.inputs): the run cache's key
     dirty: bool = False
     label: str = "training"  # "training" or "training baseline at 1a2b3c4 (main)"
     run_id: str = ""  # the run directory's name: sha, or sha+<diff hash> when dirty
@@ -49,7 +49,7 @@ class Where:
 def train_checkout(ws: Workspace) -> RunRecord:
     """Train the checkout as it is (uncommitted changes too, and the record says so), or
     reuse an earlier training whose inputs are identical (the run cache)."""
-    from mlci import inputs
+    from mlci.train import inputs
     from mlci.train import cache
 
     repo = ws.repo
@@ -170,7 +170,7 @@ class _Done:
 
 
 def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
-    from mlci import metrics as metric_files
+    from mlci.sources import metrics as metric_files
 
     if config.sklearn is not None:
         from mlci.train.sklearn import run_sklearn
@@ -244,7 +244,7 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
 def _drawn_by_training(config: TrainConfig, workdir: Path, tmp: Path) -> dict[str, Path]:
     """dvclive's per-step series and the user's images, kept in the record so that a
     later report can draw this run beside another (base beside head)."""
-    from mlci import metrics as metric_files
+    from mlci.sources import metrics as metric_files
 
     extra: dict[str, Path] = {}
     series: dict[str, list[tuple[float, float]]] = {}
@@ -256,7 +256,7 @@ def _drawn_by_training(config: TrainConfig, workdir: Path, tmp: Path) -> dict[st
         extra["series.json"] = tmp / "series.json"
         extra["series.json"].write_text(json.dumps(series), encoding="utf-8")
     if config.plots:
-        from mlci import plots as drawing
+        from mlci.report.plots import figures as drawing
 
         images, _ = drawing.copy_user_plots(config.plots, workdir, tmp / "images")
         extra.update({f"user/{image.name}": image for image in images})

@@ -1,6 +1,6 @@
 """`mlci init`: mlci.yaml and a workflow for a repository as it is, never overwriting.
 
-It reads what the project already has (mlci.discover), trains once to see which metric
+It reads what the project already has (mlci.scaffold.discover), trains once to see which metric
 names really come out, and writes gates on those. mlci.yaml goes where it runs, so a
 project in a sub-folder gets a workflow with `working-directory` and a `paths:` filter.
 """
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci import discover
+from mlci.scaffold import discover
 from mlci.config import CONFIG_NAME, display_path, infer_higher_is_better
 from mlci.errors import MlciError, UsageError
 
 if TYPE_CHECKING:
-    from mlci.gitrepo import Repo
+    from mlci.git.repo import Repo
 
 WORKFLOWS = Path(".github") / "workflows"
 GITIGNORE_LINE = ".mlci/"
@@ -189,7 +189,7 @@ def _metric_names(
 ) -> tuple[list[str], MlciError | None]:
     """The metric names training really writes (one training), or the committed files'."""
     from mlci import config as configs
-    from mlci import metrics as metric_files
+    from mlci.sources import metrics as metric_files
 
     config = configs.load_text(train_text, project / CONFIG_NAME)
     if try_training and "metrics" not in found.todos:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from mlci.config import Bound, GateRule
 from mlci.errors import one_line
 from mlci.record import json_safe
-from mlci.tables import number
+from mlci.report.tables import number
 
 OUTCOMES = ("passed", "failed", "skipped")
 _EPS = 1e-12  # relative: a drop exactly equal to the bound passes despite float rounding

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from mlci.errors import GitError
 
 if TYPE_CHECKING:
-    from mlci.gitrepo import Repo
+    from mlci.git.repo import Repo
 
 MAX_ROUNDS = 16  # deepening doubles each round: 2**16 commits is deeper than any PR needs
 
@@ -48,7 +48,7 @@ def _present(repo: Repo, branch: str) -> int:
 
 
 def _cannot(repo: Repo, branch: str, why: str) -> GitError:
-    from mlci.gitrepo import shallow_hint
+    from mlci.git.repo import shallow_hint
 
     where = " in a shallow clone" if repo.is_shallow() else ""
     return GitError(

@@ -1,7 +1,7 @@
 """Base beside head for what the training itself drew: dvclive's per-step series as two
 curves on one plot, and the user's own images (`train.plots`) as two panels.
 
-Imports matplotlib (through mlci.plots), so only the report stage imports this module.
+Imports matplotlib (through mlci.report.plots.figures), so only the report stage imports this module.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlci import plots as drawing
+from mlci.report.plots import figures as drawing
 
 SERIES = "series.json"  # in a run record: dvclive's per-step values, name -> [[step, value]]
 USER_IMAGES = "user"  # in a run record: the train.plots images, named as in the report

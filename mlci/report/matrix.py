@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlci import __version__, tables
+from mlci import __version__
+from mlci.report import tables
 from mlci.config import Bound, GateRule
-from mlci.gates import RuleResult, Verdict
-from mlci.merge import Job, Merged, number
-from mlci.report import COMMENT_LIMIT, marker, verdict_words
+from mlci.judge.gates import RuleResult, Verdict
+from mlci.matrix import Job, Merged, number
+from mlci.report.markdown import COMMENT_LIMIT, marker, verdict_words
 
 BEST = "🏆"
 PLOT_NAME = "jobs.png"
@@ -165,7 +166,7 @@ def _job_icon(job: Job) -> str:
 
 
 def _job_rules(job: Job, precision: int) -> list[str]:
-    from mlci.report import gate_row
+    from mlci.report.markdown import gate_row
 
     results = [_rule_result(r) for r in job.rules]
     icon, words = verdict_words(Verdict(tuple(results)))
@@ -230,6 +231,6 @@ def draw(merged: Merged, out_dir: Path) -> Path | None:
             bars.append((job.name, number(row.get("base")), head, not job.passed))
     if not bars:
         return None
-    from mlci import merge_plot
+    from mlci.report.plots import matrix as merge_plot
 
     return merge_plot.jobs(bars, metric, merged.higher[metric], out_dir / PLOT_NAME, PLOT_LIMIT)

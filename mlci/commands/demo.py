@@ -39,7 +39,7 @@ class DemoResult:
 def make_repo(target: Path | None, *, record: bool = False) -> Path:
     """Copy the example into an empty directory and commit it on main (two commits, each
     recorded as a git note when `record`, as the push job would); the PR on a branch."""
-    from mlci import gitrepo
+    from mlci.git import repo as gitrepo
     from mlci.resources import examples_dir
 
     if target is None:

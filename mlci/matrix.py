@@ -263,9 +263,11 @@ def run(
     strict: bool,
 ) -> MergeRun:
     """Read the jobs, write the merged report, publish it where the context says."""
-    from mlci import assemble, ci, jobs, merge_report
+    from mlci import ci, jobs
+    from mlci.report import build as assemble
+    from mlci.report import matrix as merge_report
     from mlci.pipeline import default_out
-    from mlci.report import to_html
+    from mlci.report.markdown import to_html
 
     out_dir = out or default_out(ws)
     if any(out_dir.resolve() == d.resolve() for d in dirs):
@@ -307,7 +309,7 @@ def run(
 
 
 def _summary_text(merged: Merged, out_dir: Path) -> str:
-    from mlci import gates
+    from mlci.judge import gates
     from mlci.config import display_path
 
     lines = []

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from mlci.config import Config, GateRule
 from mlci.errors import MetricsError
-from mlci.gates import Check, Noise
+from mlci.judge.gates import Check, Noise
 from mlci.record import RunRecord
-from mlci.report import SliceTable
+from mlci.report.markdown import SliceTable
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlci.stats import SliceResult
+    from mlci.judge.stats import SliceResult
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,8 @@ def _absolute(rule: GateRule) -> bool:
 
 
 def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
-    from mlci import predictions, stats
+    from mlci.sources import predictions
+    from mlci.judge import stats
 
     hp = head.predictions_path
     bp = base.predictions_path if base is not None else None
@@ -147,7 +148,7 @@ def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
 
 
 def _why_not(rule: GateRule, head: RunRecord, pair: _Pair | None) -> str | None:
-    from mlci import stats
+    from mlci.judge import stats
 
     if pair is None or pair.base is None:
         side = "the head" if pair is None else "the baseline"
@@ -159,7 +160,7 @@ def _why_not(rule: GateRule, head: RunRecord, pair: _Pair | None) -> str | None:
 
 
 def _head_only(rule: GateRule, pair: _Pair) -> str | None:
-    from mlci import stats
+    from mlci.judge import stats
 
     reason = stats.unsupported(rule.metric, pair.head)
     return None if reason is None else f"{rule.metric} cannot be computed: {reason}"
@@ -167,7 +168,7 @@ def _head_only(rule: GateRule, pair: _Pair) -> str | None:
 
 def _paired(rule: GateRule, pair: _Pair | None, config: Config) -> Noise | str:
     """The one-sided test in the direction of the bound, or why the plain bound decides."""
-    from mlci import stats
+    from mlci.judge import stats
 
     assert rule.noise is not None and pair is not None and pair.base is not None
     if len(pair.head) < stats.MIN_EXAMPLES:
@@ -192,7 +193,7 @@ def _direction(rule: GateRule) -> str:
 
 def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTable | None]:
     """The rule on every slice big enough to gate; one check that names the failing ones."""
-    from mlci import stats
+    from mlci.judge import stats
 
     higher = config.higher_is_better(rule.metric)
     label = ", ".join(rule.slices)
@@ -279,7 +280,8 @@ def _row(
     higher: bool,
     has_base: bool,
 ) -> Mapping[str, str]:
-    from mlci import stats, tables
+    from mlci.judge import stats
+    from mlci.report import tables
 
     if not r.gated:
         note = f"too small to gate (n < {rule.min_slice_size})"

@@ -16,9 +16,9 @@ from mlci.baseline import Baseline
 from mlci.compare import Comparison
 from mlci.config import PLOT_KINDS, Config
 from mlci.errors import MlciError, UsageError
-from mlci.gates import Verdict
+from mlci.judge.gates import Verdict
 from mlci.record import RunRecord
-from mlci.report import Plot, Report, SliceTable
+from mlci.report.markdown import Plot, Report, SliceTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,7 +121,7 @@ def build(inputs: Inputs, out: Path, report_dir: Path | None = None) -> Report:
     task = _task(head, head_df)
     wanted = cfg.report.plots if cfg.report.plots is not None else PLOT_KINDS
     plots = _draw(inputs, wanted, head_df, base_df, task, out / "plots")
-    from mlci import plots as drawing
+    from mlci.report.plots import figures as drawing
 
     skip = (record.state_dir(cfg.root), out, report_dir or out)  # never copy mlci's own images
     user, warnings = drawing.copy_user_plots(cfg.train.plots, cfg.root, out / "plots", exclude=skip)
@@ -149,7 +149,7 @@ def build(inputs: Inputs, out: Path, report_dir: Path | None = None) -> Report:
 def _beside_base(inputs: Inputs, user: list[Path], out: Path) -> list[Plot]:
     """The user's images (base | head when the baseline's record has them) and dvclive's
     per-step series, base and head curves on one plot."""
-    from mlci import sidebyside
+    from mlci.report import sidebyside
 
     base = inputs.baseline.record
     base_dir = base.path if base is not None else None
@@ -166,14 +166,14 @@ def _beside_base(inputs: Inputs, user: list[Path], out: Path) -> list[Plot]:
 
 
 def _predictions(rec: RunRecord | None, side: str) -> pd.DataFrame | None:
-    from mlci import predictions
+    from mlci.sources import predictions
 
     path = rec.predictions_path if rec is not None else None
     return predictions.load(path, side=side) if path is not None else None
 
 
 def _task(head: RunRecord, df: pd.DataFrame | None) -> str | None:
-    from mlci import predictions
+    from mlci.sources import predictions
 
     if df is None:
         return head.info.get("task")
@@ -194,8 +194,8 @@ def _draw(
     task: str | None,
     plots_dir: Path,
 ) -> list[Plot]:
-    from mlci import plots as drawing
-    from mlci.report import PLOT_TITLES
+    from mlci.report.plots import figures as drawing
+    from mlci.report.markdown import PLOT_TITLES
 
     titles = dict(PLOT_TITLES)
     higher = inputs.config.higher_is_better

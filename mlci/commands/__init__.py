@@ -1,0 +1,1 @@
+"""One module per command: the stages each one calls, in order."""

@@ -1,0 +1,1 @@
+"""Git: the repository adapter, metric notes and fetching."""

@@ -1,0 +1,1 @@
+"""Judging a comparison: gates, paired statistics and slices, as data."""

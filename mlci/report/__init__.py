@@ -1,0 +1,1 @@
+"""The report: its value, its building, markdown, html and plots."""

@@ -1,0 +1,1 @@
+"""`mlci init`: what a repository already has, and the starter files."""

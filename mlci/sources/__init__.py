@@ -1,0 +1,1 @@
+"""Readers of metric, params and predictions files."""
