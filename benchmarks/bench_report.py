@@ -50,11 +50,11 @@ def overhead(scratch: Path) -> dict[str, float]:
 def render_10k() -> dict[str, float]:
     """report.render over 10,000 rows: the time, and that the text fits a comment."""
     from mlci import compare
-    from mlci.judge import gates
-    from mlci.report import markdown as report
     from mlci.baseline import Baseline
     from mlci.config import GateRule
+    from mlci.judge import gates
     from mlci.record import RunRecord
+    from mlci.report import markdown as report
 
     head = {f"group{i // 100}.metric{i % 100}": 0.5 + i * 1e-6 for i in range(10_000)}
     base = {k: v - 1e-4 * ((hash(k) % 3) - 1) for k, v in head.items()}

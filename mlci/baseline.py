@@ -83,9 +83,15 @@ class Context:
     notes: Callable[[Context], Baseline | str] | None = field(default=None)
 
 
+def base_branch(ws: Workspace, ci_base: str | None = None) -> str | None:
+    """The one rule for the base branch: baseline.ref in mlci.yaml, else the branch CI names
+    (a PR's base, or the repository's default), else the clone's default branch."""
+    return ws.config.baseline.ref or ci_base or ws.repo.default_branch()
+
+
 def resolve_ref(ws: Workspace, base: str | None, ci_base: str | None = None) -> str:
-    """--base, else baseline.ref in mlci.yaml, else the PR's base branch, else the default."""
-    ref = base or ws.config.baseline.ref or ci_base or ws.repo.default_branch()
+    """--base, else the base branch."""
+    ref = base or base_branch(ws, ci_base)
     if not ref:
         raise UsageError(
             "no base branch to compare with: no origin/HEAD, main or master here",
@@ -318,8 +324,7 @@ SOURCES: dict[str, Callable[[Context], Baseline | str]] = {
 
 def _from_cache(ctx: Context, sha: str, train: TrainConfig) -> Baseline | None:
     """The run cache: a training of the same inputs stands for retraining the merge-base."""
-    from mlci.train import inputs
-    from mlci.train import cache
+    from mlci.train import cache, inputs
 
     if not cache.enabled(ctx.ws, train):
         return None

@@ -339,8 +339,8 @@ def init(
     mlci.yaml here, a workflow and the fork publish workflow (never overwriting), trains
     once unless --no-try and gates the metrics that came out; adds .mlci/ to .gitignore."""
     from mlci.git import repo as gitrepo
-    from mlci.scaffold import files as scaffold
     from mlci.resources import templates_dir
+    from mlci.scaffold import files as scaffold
 
     repo = gitrepo.Repo(Path.cwd())
     workflows = templates_dir() / "workflows"

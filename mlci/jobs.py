@@ -49,7 +49,9 @@ def run(
     if mode == "pr":
         _check_checkout(ws, ctx)
     if mode == "push":
-        base_branch = ws.config.baseline.ref or ctx.default_branch or ws.repo.default_branch()
+        from mlci import baseline as baselines
+
+        base_branch = baselines.base_branch(ws, ctx.default_branch)
         if base_branch:  # baseline.ref may name it as the remote's branch or in full
             base_branch = base_branch.removeprefix("refs/heads/").removeprefix("origin/")
         if ctx.base_ref is not None and ctx.base_ref == base_branch:
@@ -102,8 +104,8 @@ def _check_checkout(ws: Workspace, ctx: CIContext) -> None:
 def _fetch_base(ws: Workspace, base: str | None, ci_base: str | None) -> None:
     """In CI the checkout may be one commit deep: fetch the base branch to the merge-base."""
     from mlci import baseline as baselines
-    from mlci.git import fetch as shallow
     from mlci.errors import GitError
+    from mlci.git import fetch as shallow
 
     ref = baselines.resolve_ref(ws, base, ci_base)
     if not ws.repo.is_shallow():
@@ -269,9 +271,9 @@ def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
     """A push to the base branch: train, record the note and push it to origin; then judge
     the commit against its parent's note, so `blessed` can gate a deploy job."""
     from mlci import notes
-    from mlci.report import build as assemble
     from mlci import record as records
     from mlci.baseline import Baseline
+    from mlci.report import build as assemble
 
     result = notes.record(ws, push=True)
     head = records.find(ws.root, result.sha)

@@ -264,9 +264,9 @@ def run(
 ) -> MergeRun:
     """Read the jobs, write the merged report, publish it where the context says."""
     from mlci import ci, jobs
+    from mlci.pipeline import default_out
     from mlci.report import build as assemble
     from mlci.report import matrix as merge_report
-    from mlci.pipeline import default_out
     from mlci.report.markdown import to_html
 
     out_dir = out or default_out(ws)
@@ -309,8 +309,8 @@ def run(
 
 
 def _summary_text(merged: Merged, out_dir: Path) -> str:
-    from mlci.judge import gates
     from mlci.config import display_path
+    from mlci.judge import gates
 
     lines = []
     for job in merged.jobs:

@@ -235,7 +235,9 @@ def _head_record(ws: Workspace, sha: str) -> tuple[RunRecord, bool]:
 
 def _warn_off_base(ws: Workspace, sha: str) -> None:
     """A note off the base branch's history is never a PR's baseline: say so, do not refuse."""
-    base = ws.config.baseline.ref or ws.repo.default_branch()
+    from mlci.baseline import base_branch
+
+    base = base_branch(ws)
     if base is None:
         return
     try:

@@ -42,8 +42,8 @@ def metric_summary(rec: RunRecord, precision: int) -> str:
 
 def head_record(ws: Workspace) -> RunRecord:
     """HEAD's run record or, like `dvc metrics diff`, the metric files in the working tree."""
-    from mlci.sources import metrics as metric_files
     from mlci import record as records
+    from mlci.sources import metrics as metric_files
     from mlci.train.runner import checkout_run_id
 
     sha = ws.repo.head_sha()
@@ -143,8 +143,7 @@ def judge(
     `noise:` and `slices:` rules need the predictions (pandas, scipy); their results are
     kept with the last comparison and reused while the rules stay the same, so that
     `mlci gate` stays light."""
-    from mlci.judge import evidence
-    from mlci.judge import gates
+    from mlci.judge import evidence, gates
 
     base = baseline.record
     found, saved = None, None
@@ -376,8 +375,8 @@ def report_last(ws: Workspace, out: Path | None) -> Outcome:
 
 def summary_lines(outcome: Outcome, precision: int) -> str:
     """What `mlci run` and `mlci report` print: the rules, the verdict, the files."""
-    from mlci.judge import gates
     from mlci.config import display_path
+    from mlci.judge import gates
     from mlci.report.markdown import verdict_words
 
     _, words = verdict_words(outcome.verdict)

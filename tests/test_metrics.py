@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlci.sources import metrics
 from mlci.errors import Exit, MetricsError
+from mlci.sources import metrics
 from mlci.sources.metrics import MissingMetricsFile, read_file, read_metrics, read_params
 
 

@@ -23,8 +23,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from mlci.report.plots import figures as plots
 from mlci.errors import MetricsError
+from mlci.report.plots import figures as plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STABLE_CHUNKS = {"IHDR", "pHYs", "IDAT", "IEND"}

@@ -12,12 +12,10 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from mlci import config
-from mlci.judge import evidence
-from mlci.judge import gates
-from mlci.sources import predictions
-from mlci.judge import stats
 from mlci.errors import ConfigError, MetricsError
+from mlci.judge import evidence, gates, stats
 from mlci.record import RunRecord
+from mlci.sources import predictions
 
 
 def _iris_predictions() -> pd.DataFrame:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from mlci.judge import gates
 from mlci.ci import CIContext
 from mlci.config import Bound, GateRule, GithubConfig
 from mlci.errors import UsageError
+from mlci.judge import gates
 from mlci.publish.github import Client, PublishResult, publish
 from mlci.report.markdown import marker
 

@@ -1,4 +1,4 @@
-"""mlci.judge.stats on real models (digits, breast cancer, diabetes) and on data with known truth."""
+"""The paired statistics on real models (digits, breast cancer, diabetes) and on known truth."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlci.judge import stats
 from mlci.errors import MetricsError
+from mlci.judge import stats
 
 
 @functools.cache

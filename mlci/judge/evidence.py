@@ -129,8 +129,8 @@ def _absolute(rule: GateRule) -> bool:
 
 
 def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
-    from mlci.sources import predictions
     from mlci.judge import stats
+    from mlci.sources import predictions
 
     hp = head.predictions_path
     bp = base.predictions_path if base is not None else None

@@ -194,8 +194,8 @@ def _draw(
     task: str | None,
     plots_dir: Path,
 ) -> list[Plot]:
-    from mlci.report.plots import figures as drawing
     from mlci.report.markdown import PLOT_TITLES
+    from mlci.report.plots import figures as drawing
 
     titles = dict(PLOT_TITLES)
     higher = inputs.config.higher_is_better

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from mlci import __version__, redact
-from mlci.report import tables
 from mlci.baseline import Baseline
 from mlci.compare import Comparison
 from mlci.judge.gates import RuleResult, Verdict
 from mlci.record import RunRecord, reused_line
+from mlci.report import tables
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on an issue comment body, in characters
 MARKER = "<!-- mlci-report:{name} -->"

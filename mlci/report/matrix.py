@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from mlci import __version__
-from mlci.report import tables
 from mlci.config import Bound, GateRule
 from mlci.judge.gates import RuleResult, Verdict
 from mlci.matrix import Job, Merged, number
+from mlci.report import tables
 from mlci.report.markdown import COMMENT_LIMIT, marker, verdict_words
 
 BEST = "🏆"

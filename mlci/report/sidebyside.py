@@ -1,7 +1,7 @@
 """Base beside head for what the training itself drew: dvclive's per-step series as two
 curves on one plot, and the user's own images (`train.plots`) as two panels.
 
-Imports matplotlib (through mlci.report.plots.figures), so only the report stage imports this module.
+Imports matplotlib (through the figures), so only the report stage imports this module.
 """
 
 from __future__ import annotations

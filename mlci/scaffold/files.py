@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci.scaffold import discover
 from mlci.config import CONFIG_NAME, display_path, infer_higher_is_better
 from mlci.errors import MlciError, UsageError
+from mlci.scaffold import discover
 
 if TYPE_CHECKING:
     from mlci.git.repo import Repo

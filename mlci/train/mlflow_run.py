@@ -20,8 +20,8 @@ from mlci import record as records
 from mlci.baseline import NOTE_WALK_LIMIT
 from mlci.config import MlflowTrain
 from mlci.errors import MlciError, TrainingError
-from mlci.sources.metrics import MetricValues
 from mlci.record import RunRecord
+from mlci.sources.metrics import MetricValues
 
 if TYPE_CHECKING:
     from mlci.baseline import Baseline, Context

@@ -22,8 +22,8 @@ from mlci import __version__, atomic, output, paths
 from mlci import record as records
 from mlci.config import TrainConfig, display_path
 from mlci.errors import ConfigError, MlciError, TrainingError
-from mlci.sources.metrics import MetricValues
 from mlci.record import RunRecord
+from mlci.sources.metrics import MetricValues
 
 if TYPE_CHECKING:
     from mlci.workspace import Workspace
@@ -49,8 +49,7 @@ class Where:
 def train_checkout(ws: Workspace) -> RunRecord:
     """Train the checkout as it is (uncommitted changes too, and the record says so), or
     reuse an earlier training whose inputs are identical (the run cache)."""
-    from mlci.train import inputs
-    from mlci.train import cache
+    from mlci.train import cache, inputs
 
     repo = ws.repo
     dirty = repo.is_dirty()

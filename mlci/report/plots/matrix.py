@@ -16,7 +16,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-BASE, HEAD, FAILED, NOTE = "#9a9a9a", "#1f6fb4", "#d62728", "#6b6b6b"  # as mlci.report.plots.figures
+BASE, HEAD, FAILED, NOTE = (
+    "#9a9a9a",
+    "#1f6fb4",
+    "#d62728",
+    "#6b6b6b",
+)  # as mlci.report.plots.figures
 
 
 def jobs(
