@@ -4,7 +4,7 @@ Run: python benchmarks/bench_history.py  (about ten seconds; not a test)
 
 1. A linear main of 5,000 commits with a note on each (both written by `git fast-import`,
    so the set-up takes a second, not the hours of `git notes add` in a loop). Times
-   notes.history(limit=5000) in-process (goal: at most 2 s; one `git notes list` and one
+   histories.history(limit=5000) in-process (goal: at most 2 s; one `git notes list` and one
    `git cat-file --batch`, no git process per commit), the table and JSON renderings, and
    notes.from_notes at the tip (the PR baseline look-up). When the CLI has `mlci history`,
    the whole command is timed too.
@@ -170,6 +170,8 @@ def timed(fn: Any, repeat: int = REPEAT) -> tuple[float, float, Any]:
 
 def history_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     from mlci import baseline, notes
+    from mlci import history as histories
+    from mlci.report import history as history_text
     from mlci.workspace import open_workspace
 
     repo = scratch / "noted"
@@ -177,11 +179,11 @@ def history_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     shas = build_noted_repo(repo, env, COMMITS)
     setup = time.perf_counter() - start
     ws = open_workspace(cwd=repo)
-    med, low, h = timed(lambda: notes.history(ws, ref="main", limit=COMMITS))
+    med, low, h = timed(lambda: histories.history(ws, ref="main", limit=COMMITS))
     if len(h.entries) != COMMITS or h.entries[0].sha != shas[0]:
         raise BenchError(f"history found {len(h.entries)} of {COMMITS} notes")
-    table_med, _, _ = timed(lambda: notes.history_table(h, 4))
-    json_med, _, _ = timed(lambda: notes.history_json(h))
+    table_med, _, _ = timed(lambda: history_text.table(h, 4))
+    json_med, _, _ = timed(lambda: history_text.to_json(h))
     ctx = baseline.Context(
         ws=ws,
         ref="main",
@@ -223,7 +225,9 @@ def cli_history(repo: Path, env: dict[str, str]) -> float | None:
 
 def training_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     """main records once and pushes; a PR in a fresh clone trains only itself."""
-    from mlci import baseline, notes, pipeline
+    from mlci import baseline, notes
+    from mlci.commands import record as recording
+    from mlci.train.runner import train_checkout
     from mlci.workspace import open_workspace
 
     origin, work, counter = scratch / "origin.git", scratch / "work", scratch / "counter.txt"
@@ -243,7 +247,7 @@ def training_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     git(work, env, "add", "-A")
     git(work, env, "commit", "-q", "-m", "main")
     git(work, env, "push", "-q", "origin", "main")
-    recorded = notes.record(open_workspace(cwd=work), push=True)
+    recorded = recording.record(open_workspace(cwd=work), push=True)
     main_trainings = _count(counter)
     pr = scratch / "pr"
     git(scratch, env, "clone", "-q", str(origin), str(pr))
@@ -253,7 +257,7 @@ def training_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     ws = open_workspace(cwd=pr)
     start = time.perf_counter()
     ws.repo.notes_fetch()
-    head = pipeline.train_head(ws)
+    head = train_checkout(ws)
     ctx = baseline.Context(
         ws=ws,
         ref="main",
@@ -282,7 +286,7 @@ def report(hist: dict[str, Any], train: dict[str, Any]) -> None:
     goal = GOALS["history_5000_s"]
     print(
         table(
-            f"notes.history over {hist['commits']:,} noted commits",
+            f"history over {hist['commits']:,} noted commits",
             ["measure", "time"],
             [
                 ["set-up (fast-import: commits + notes)", seconds(hist["setup_s"])],

@@ -110,7 +110,7 @@ def mlci_publish(ctx: CIContext, directory: Path) -> Callable[[], object]:
 def fork_publish(fake: FakeGitHub, directory: Path) -> Callable[[], object]:
     """`mlci publish --from DIR` in a workflow_run job for a fork's PR #9 (the event names no
     pull request, so it is looked up by the fork's branch)."""
-    from mlci import jobs
+    from mlci.commands import publish as publishing
 
     fake.add_pull(REPO, 9, HEAD, BASE, head_ref="patch-1", head_repo="someone/model")
     pull = {"repository": REPO, "pr": 9, "head_sha": HEAD}
@@ -124,7 +124,7 @@ def fork_publish(fake: FakeGitHub, directory: Path) -> Callable[[], object]:
         head_ref="patch-1",
         throttle=False,
     )
-    return lambda: jobs.publish_from(ctx, directory, strict=True)
+    return lambda: publishing.publish_from(ctx, directory, strict=True)
 
 
 def pygithub_rerun(fake: FakeGitHub, token: str, body: str, images: list[str]) -> None:

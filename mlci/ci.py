@@ -84,7 +84,10 @@ class CIContext:
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> CIContext:
-    """The context of this process: GitHub Actions when GITHUB_ACTIONS=true, else local."""
+    """The context of this process: GitHub Actions when GITHUB_ACTIONS=true, else local.
+
+    The token is never printed, not even as an ::add-mask:: line: the runner masks its
+    secrets already, and a log captured with tee would keep it."""
     env = os.environ if environ is None else environ
     token, source = _token(env)
     waits: dict[str, Any] = {

@@ -1,4 +1,5 @@
-"""The command line: each command parses, calls one function, prints, and returns an exit code.
+"""The command line: each command parses its options, calls one `main` of mlci.commands and
+returns its exit code; `run` below is the one boundary that turns errors into exit codes.
 
 Heavy libraries are imported inside the commands, so ``mlci --help`` starts fast.
 """
@@ -9,15 +10,12 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from mlci import __version__, output
-from mlci.errors import Exit, MlciError, UsageError, one_line
-
-if TYPE_CHECKING:
-    from mlci.ci import CIContext
+from mlci.errors import Exit, MlciError, one_line
 
 app = typer.Typer(
     name="mlci",
@@ -72,13 +70,9 @@ def train(config: ConfigOpt = None, no_cache: NoCacheOpt = False) -> int:
 
     Writes the run record .mlci/runs/<HEAD sha>/ and prints the metrics. When a run
     record or a note has identical inputs, its training is reused (--no-cache: train)."""
-    from mlci import pipeline, workspace
+    from mlci.commands import train as command
 
-    ws = workspace.open_workspace(config, cache=not no_cache)
-    rec = pipeline.train_head(ws)
-    output.result(pipeline.metric_summary(rec, ws.config.precision))
-    output.info(f"mlci: run record written to {_shown(rec.path)}")
-    return 0
+    return command.main(config, cache=not no_cache)
 
 
 @app.command()
@@ -101,22 +95,11 @@ def diff(
 
     HEAD's run record (or the metric files in the working tree) against the baseline at
     REV: a git note, the committed metric files, or a retraining at the merge-base."""
-    from mlci import pipeline, workspace
+    from mlci.commands import diff as command
 
-    ws = workspace.open_workspace(config)
-    if rev and base and rev != base:
-        raise UsageError(
-            f"two base revisions given: {rev} and --base {base}",
-            where="mlci diff",
-            hint="give the base once",
-        )
-    result = pipeline.diff(ws, base=rev or base)
-    output.result(
-        pipeline.render_diff(
-            result, ws.config.precision, fmt="json" if as_json else "md" if md else "text"
-        )
+    return command.main(
+        config, rev=rev, base=base, fmt="json" if as_json else "md" if md else "text"
     )
-    return 0
 
 
 @app.command()
@@ -124,13 +107,9 @@ def gate(config: ConfigOpt = None) -> int:
     """Apply the rules to the last comparison; exit 1 if one fails.
 
     Uses what `mlci diff` or `mlci run` compared last, with the rules of mlci.yaml now."""
-    from mlci import pipeline, workspace
-    from mlci.judge import gates
+    from mlci.commands import gate as command
 
-    ws = workspace.open_workspace(config)
-    verdict = pipeline.gate_last(ws)
-    output.result(gates.format_rules(verdict, ws.config.precision))
-    return 0 if verdict.passed else 1
+    return command.main(config)
 
 
 NameOpt = Annotated[
@@ -174,13 +153,17 @@ def run_command(
     On a pull_request job: publish the comment, check run and status. On a push to the
     base branch: record the metrics as a git note and push it. Anywhere else, or with
     --dry-run: everything but the network, written to the report directory."""
-    from mlci import jobs, workspace
+    from mlci.commands import run as command
 
-    ctx = _context()
-    ws = workspace.open_workspace(config, report_name=name, cache=not no_cache)
-    outcome = jobs.run(ws, ctx, dry_run=dry_run, base=base, out=out, strict_publish=strict_publish)
-    output.result(outcome.text)
-    return outcome.exit_code
+    return command.main(
+        config,
+        name=name,
+        cache=not no_cache,
+        dry_run=dry_run,
+        base=base,
+        out=out,
+        strict=strict_publish,
+    )
 
 
 @app.command()
@@ -202,13 +185,11 @@ def publish(
     """Post the last rendered report on the pull request.
 
     The sticky comment, the check run and the status; the exit code is the verdict."""
-    from mlci import jobs, workspace
+    from mlci.commands import publish as command
 
-    ctx = _context()
-    if from_dir is not None:
-        return jobs.publish_from(ctx, from_dir, strict=strict_publish)
-    ws = workspace.open_workspace(config, report_name=name)
-    return jobs.publish_last(ws, ctx, out, dry_run=dry_run, strict=strict_publish)
+    return command.main(
+        config, name=name, out=out, dry_run=dry_run, strict=strict_publish, from_dir=from_dir
+    )
 
 
 @app.command()
@@ -231,22 +212,9 @@ def merge(
     A leaderboard of the jobs, each job's rules, one plot across jobs; on a pull_request
     job, one comment, one check run and one status. Exit 1 when any job failed or its
     directory is missing, half-written or of another commit."""
-    from mlci import matrix as merging
-    from mlci import workspace
+    from mlci.commands import merge as command
 
-    ctx = _context()
-    ws = workspace.open_workspace(config, report_name=name, optional=True)
-    done = merging.run(ws, ctx, dirs, out=out, dry_run=dry_run, strict=strict_publish)
-    output.result(done.text)
-    return done.exit_code
-
-
-def _context() -> CIContext:
-    """Where we run. The token is never printed, not even as an ::add-mask:: line: the
-    runner masks its secrets already, and a log captured with tee would keep it."""
-    from mlci import ci
-
-    return ci.from_env()
+    return command.main(config, dirs, name=name, out=out, dry_run=dry_run, strict=strict_publish)
 
 
 @app.command()
@@ -254,12 +222,9 @@ def report(config: ConfigOpt = None, out: OutOpt = None, name: NameOpt = None) -
     """Render the report of the last comparison.
 
     report.md (the PR comment), report.html, result.json and plots."""
-    from mlci import pipeline, workspace
+    from mlci.commands import report as command
 
-    ws = workspace.open_workspace(config, report_name=name)
-    outcome = pipeline.report_last(ws, out)
-    output.result(pipeline.summary_lines(outcome, ws.config.precision))
-    return 0  # rendered: the verdict is the exit code of `mlci gate` and `mlci run`
+    return command.main(config, name=name, out=out)
 
 
 @app.command()
@@ -274,11 +239,9 @@ def record(
 
     Trains first when HEAD has no run record; pull requests then compare against the
     note without retraining the base branch."""
-    from mlci import notes, workspace
+    from mlci.commands import record as command
 
-    ws = workspace.open_workspace(config)
-    output.result(notes.record(ws, push=push, remote=remote).summary())
-    return 0
+    return command.main(config, push=push, remote=remote)
 
 
 @app.command()
@@ -297,16 +260,9 @@ def history(
     """Show the metrics along the base branch, from the notes.
 
     Oldest first, as a table or JSON; --plot draws the trend of one metric."""
-    from mlci import pipeline, workspace
+    from mlci.commands import history as command
 
-    ws = workspace.open_workspace(config)
-    text, drawn = pipeline.history(
-        ws, ref=ref, limit=limit, metric=metric, as_json=as_json, plot=plot
-    )
-    output.result(text)
-    if drawn is not None:
-        output.info(f"mlci: trend plot written to {_shown(drawn)}")
-    return 0
+    return command.main(config, ref=ref, limit=limit, metric=metric, as_json=as_json, plot=plot)
 
 
 @app.command()
@@ -320,11 +276,9 @@ def demo(
 
     Copies the bundled example, commits it on main, makes a PR branch that changes the
     model, and runs `mlci run --dry-run` on it."""
-    from mlci.commands import demo as demos
+    from mlci.commands import demo as command
 
-    result = demos.run(directory)
-    output.result(result.text)
-    return 0
+    return command.main(directory)
 
 
 @app.command()
@@ -338,31 +292,9 @@ def init(
     Reads dvc.yaml, CML/Actions workflows, params.yaml, dvclive and metric files; writes
     mlci.yaml here, a workflow and the fork publish workflow (never overwriting), trains
     once unless --no-try and gates the metrics that came out; adds .mlci/ to .gitignore."""
-    from mlci.git import repo as gitrepo
-    from mlci.resources import templates_dir
-    from mlci.scaffold import files as scaffold
+    from mlci.commands import init as command
 
-    repo = gitrepo.Repo(Path.cwd())
-    workflows = templates_dir() / "workflows"
-    branch = repo.default_branch() or repo.current_branch() or "main"
-    result = scaffold.init(
-        Path.cwd(),
-        repo,
-        workflow=(workflows / "mlci.yml").read_text(encoding="utf-8"),
-        publish=(workflows / "mlci-publish.yml").read_text(encoding="utf-8"),
-        base_branch=branch,
-        try_training=not no_try,
-    )
-    output.result(result.summary(_shown))
-    if result.failure is not None:
-        raise result.failure
-    return 0
-
-
-def _shown(path: Path | None) -> str:
-    from mlci.config import display_path
-
-    return display_path(path) if path is not None else "-"
+    return command.main(try_training=not no_try)
 
 
 def main() -> None:

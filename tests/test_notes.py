@@ -14,10 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from mlci import baseline, notes, pipeline
+from mlci import baseline, notes
+from mlci import history as histories
 from mlci import record as records
+from mlci.commands import record as recording
 from mlci.errors import Exit, GitError, MlciError, UsageError
 from mlci.record import RunRecord
+from mlci.report import history as history_text
+from mlci.train.runner import train_checkout
 from mlci.workspace import Workspace, open_workspace
 from tests.conftest import commit_all, git
 
@@ -140,7 +144,7 @@ def fake_record(ws: Workspace, sha: str, accuracy: float) -> RunRecord:
 
 def test_record_push_trains_once_and_origin_has_the_note(project: Project) -> None:
     ws = ws_at(project.work)
-    result = notes.record(ws, push=True)
+    result = recording.record(ws, push=True)
     c2 = project.shas["c2"]
     assert (result.sha, result.trained, result.pushed, result.predictions) == (c2, True, True, True)
     assert project.trainings() == 1
@@ -156,19 +160,19 @@ def test_record_push_trains_once_and_origin_has_the_note(project: Project) -> No
     assert doc["fingerprints"]["code"] == git(project.work, "rev-parse", "HEAD^{tree}")
     packed = gzip.decompress(base64.b64decode(doc["predictions"]))
     assert packed == trained.predictions_path.read_bytes()
-    again = notes.record(ws, push=True)  # the run record is there now: no second training
+    again = recording.record(ws, push=True)  # the run record is there now: no second training
     assert not again.trained and project.trainings() == 1
     assert "pushed to origin" in again.summary()
 
 
 def test_pr_run_trains_only_the_pr(project: Project) -> None:
-    notes.record(ws_at(project.work), push=True)
+    recording.record(ws_at(project.work), push=True)
     assert project.trainings() == 1
     ci = clone(project, "ci")  # a fresh checkout, as in a pull_request job
     head = pr_branch(ci)
     ws = ws_at(ci)
     assert ws.repo.notes_fetch()
-    pr = pipeline.train_head(ws)
+    pr = train_checkout(ws)
     found = baseline.find(context(ws, head, allow_retrain=True))
     assert project.trainings() == 2  # main once (recorded), the PR once: no retraining
     assert (found.strategy, found.sha, found.behind, found.tried) == (
@@ -190,7 +194,7 @@ def test_pr_run_trains_only_the_pr(project: Project) -> None:
 def test_record_refuses_a_dirty_tree(project: Project) -> None:
     write(project.work, {"C.txt": "2.0\n"})
     with pytest.raises(UsageError, match="uncommitted changes") as e:
-        notes.record(ws_at(project.work), push=False)
+        recording.record(ws_at(project.work), push=False)
     assert e.value.exit_code == Exit.USAGE and "commit" in (e.value.hint or "")
     assert project.trainings() == 0
     assert git(project.work, "notes", "--ref", "mlci", "list") == ""
@@ -201,7 +205,7 @@ def test_record_push_without_a_remote(project: Project) -> None:
     fake_record(ws, project.shas["c2"], 0.9)
     git(project.work, "remote", "remove", "origin")
     with pytest.raises(GitError, match="no git remote named origin") as e:
-        notes.record(ws, push=True)
+        recording.record(ws, push=True)
     assert e.value.exit_code == Exit.RUN_FAILED and "git remote add origin" in (e.value.hint or "")
 
 
@@ -212,7 +216,7 @@ def test_record_push_to_an_unreachable_remote(
     fake_record(ws, project.shas["c2"], 0.9)
     git(project.work, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
     with pytest.raises(GitError, match="could not push refs/notes/mlci to origin") as e:
-        notes.record(ws, push=True)
+        recording.record(ws, push=True)
     assert e.value.exit_code == Exit.RUN_FAILED and "reachable" in (e.value.hint or "")
     assert "could not fetch" in capsys.readouterr().err
     assert ws.repo.note_read(project.shas["c2"]) is not None  # kept locally: push again later
@@ -230,7 +234,7 @@ def test_concurrent_pushes_from_two_clones_both_survive(project: Project) -> Non
     def push(ws: Workspace) -> None:
         start.wait()
         try:
-            notes.record(ws, push=True)
+            recording.record(ws, push=True)
         except BaseException as e:  # reported by the assert below, not lost in the thread
             errors.append(e)
 
@@ -247,10 +251,10 @@ def test_local_notes_diverged_from_origin_merge_on_fetch(project: Project) -> No
     other = clone(project, "other")
     git(other, "checkout", "-q", "--detach", project.shas["c1"])
     fake_record(ws_at(other), project.shas["c1"], 0.8)
-    notes.record(ws_at(other), push=True)
+    recording.record(ws_at(other), push=True)
     ws = ws_at(project.work)
     fake_record(ws, project.shas["c2"], 0.9)
-    notes.record(ws, push=False)  # the local ref has c2 only; origin has c1 only
+    recording.record(ws, push=False)  # the local ref has c2 only; origin has c1 only
     assert ws.repo.notes_fetch()
     assert set(ws.repo.notes_read_many()) == {project.shas["c1"], project.shas["c2"]}
     found = baseline.find(context(ws, pr_branch(project.work)))
@@ -428,40 +432,40 @@ def test_history_lists_noted_commits_oldest_first(
     put_note(ws, shas[1], {"accuracy": 0.75, "error": 0.25})
     ws.repo.note_write(shas[2], "not json")
     put_note(ws, shas[4], {"accuracy": 0.80, "error": math.nan})  # c4 has no note
-    h = notes.history(ws, ref="main")
+    h = histories.history(ws, ref="main")
     assert [e.sha for e in h.entries] == [shas[0], shas[1], shas[4]]
     assert h.columns == ("accuracy", "error") and h.entries[0].created
     assert f"1 note(s) skipped: note on {shas[2][:7]} cannot be read" in capsys.readouterr().err
-    lines = notes.history_table(h, 3).splitlines()
+    lines = history_text.table(h, 3).splitlines()
     assert lines[0].split() == ["commit", "recorded", "accuracy", "error"]
     assert [line.split()[0] for line in lines[1:]] == [s[:7] for s in (shas[0], shas[1], shas[4])]
     assert lines[1].split()[-2:] == ["0.700", "—"] and lines[3].split()[-2:] == ["0.800", "NaN"]
-    doc = json.loads(notes.history_json(h))
+    doc = json.loads(history_text.to_json(h))
     assert [d["sha"] for d in doc] == [e.sha for e in h.entries]
     assert doc[2]["metrics"] == {"accuracy": 0.8, "error": "nan"}
-    assert notes.history_points(h, "accuracy") == [(shas[0], 0.7), (shas[1], 0.75), (shas[4], 0.8)]
-    assert notes.history_points(h, "error") == [(shas[1], 0.25)]
-    newest = notes.history(ws, ref="main", limit=2, metric="error")
+    assert histories.points(h, "accuracy") == [(shas[0], 0.7), (shas[1], 0.75), (shas[4], 0.8)]
+    assert histories.points(h, "error") == [(shas[1], 0.25)]
+    newest = histories.history(ws, ref="main", limit=2, metric="error")
     assert [e.sha for e in newest.entries] == [shas[1], shas[4]] and newest.columns == ("error",)
-    assert all(set(d["metrics"]) <= {"error"} for d in json.loads(notes.history_json(newest)))
+    assert all(set(d["metrics"]) <= {"error"} for d in json.loads(history_text.to_json(newest)))
 
 
 def test_history_metric_typo_and_bad_limit(project: Project) -> None:
     ws = ws_at(project.work)
     put_note(ws, project.shas["c2"], {"accuracy": 0.75})
     with pytest.raises(UsageError, match="no metric acuracy") as e:
-        notes.history(ws, ref="main", metric="acuracy")
+        histories.history(ws, ref="main", metric="acuracy")
     assert e.value.hint == "did you mean accuracy?" and e.value.exit_code == Exit.USAGE
     with pytest.raises(UsageError, match="--limit"):
-        notes.history(ws, ref="main", limit=0)
+        histories.history(ws, ref="main", limit=0)
 
 
 def test_history_without_notes_and_with_many_metrics(project: Project) -> None:
     ws = ws_at(project.work)
-    empty = notes.history(ws, ref="main")
-    assert empty.entries == () and "mlci record --push" in notes.history_table(empty, 4)
+    empty = histories.history(ws, ref="main")
+    assert empty.entries == () and "mlci record --push" in history_text.table(empty, 4)
     put_note(ws, project.shas["c2"], {f"m{i:02d}": float(i) for i in range(11)})
-    h = notes.history(ws, ref="main")
+    h = histories.history(ws, ref="main")
     assert len(h.columns) == 8 and h.hidden == 3
-    assert "3 more metrics not shown" in notes.history_table(h, 4)
-    assert len(json.loads(notes.history_json(h))[0]["metrics"]) == 11
+    assert "3 more metrics not shown" in history_text.table(h, 4)
+    assert len(json.loads(history_text.to_json(h))[0]["metrics"]) == 11

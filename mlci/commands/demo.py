@@ -74,13 +74,22 @@ def make_repo(target: Path | None, *, record: bool = False) -> Path:
 
 def _record(root: Path) -> None:
     """What the push job does on main: train and store the metrics as a git note."""
-    from mlci import notes, workspace
+    from mlci import workspace
+    from mlci.commands.record import record
 
-    output.info(f"mlci: {notes.record(workspace.open_workspace(cwd=root), push=False).summary()}")
+    output.info(f"mlci: {record(workspace.open_workspace(cwd=root), push=False).summary()}")
+
+
+def main(target: Path | None) -> int:
+    """`mlci demo [DIR]`: prints what the pull request would get; exit 0 either way."""
+    output.result(run(target).text)
+    return 0
 
 
 def run(target: Path | None) -> DemoResult:
-    from mlci import ci, jobs, workspace
+    """Make the repository and run `mlci run --dry-run` on its PR branch."""
+    from mlci import ci, workspace
+    from mlci.commands import run as running
 
     # the example's `python train.py` must find the interpreter mlci runs on
     path = os.environ.get("PATH", "")
@@ -89,7 +98,7 @@ def run(target: Path | None) -> DemoResult:
         repo = make_repo(target, record=True)
         output.info(f"mlci: demo repository at {repo} (main, and the PR branch {PR_BRANCH})")
         ws = workspace.open_workspace(cwd=repo)
-        result = jobs.run(ws, ci.local(), dry_run=True, base="main", out=None)
+        result = running.run(ws, ci.local(), dry_run=True, base="main", out=None)
     finally:
         os.environ["PATH"] = path
     verdict = "passed" if result.exit_code == 0 else "failed"

@@ -1,6 +1,5 @@
-"""The stages of mlci in order, each result passed to the next.
-
-Commands call one function here; the stages below take plain values and records.
+"""The steps every comparing command shares, in the order they run: find the baseline,
+compare, judge, write the report. run, diff, gate, report, record and merge call them.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci import output
-from mlci.errors import MlciError, UsageError
+from mlci.errors import MlciError
 from mlci.record import RunRecord
 from mlci.workspace import Workspace
 
@@ -22,52 +21,11 @@ if TYPE_CHECKING:
     from mlci.report.markdown import Report, SliceTable
 
 
-def train_head(ws: Workspace) -> RunRecord:
-    """Train the checkout as it is and write `.mlci/runs/<HEAD sha>/`."""
-    from mlci.train.runner import train_checkout
-
-    return train_checkout(ws)
-
-
-def metric_summary(rec: RunRecord, precision: int) -> str:
-    """A short table of a record's metrics for the terminal."""
-    if not rec.metrics:
-        return "no metrics"
-    width = max(len(name) for name in rec.metrics)
-    lines = [
-        f"{name:<{width}}  {value:.{precision}f}" for name, value in sorted(rec.metrics.items())
-    ]
-    return "\n".join(lines)
-
-
-def head_record(ws: Workspace) -> RunRecord:
-    """HEAD's run record or, like `dvc metrics diff`, the metric files in the working tree."""
+def default_out(ws: Workspace) -> Path:
+    """.mlci/report/: where a report goes without --out."""
     from mlci import record as records
-    from mlci.sources import metrics as metric_files
-    from mlci.train.runner import checkout_run_id
 
-    sha = ws.repo.head_sha()
-    found = records.find(ws.root, checkout_run_id(ws))
-    if found is not None:
-        return found
-    files = ws.config.train.metrics
-    if not files or not all((ws.root / f).exists() for f in files):
-        raise UsageError(
-            f"no run record for HEAD ({sha[:7]}) and no metric files in the working tree",
-            where=str(records.run_dir(ws.root, checkout_run_id(ws))),
-            hint="run `mlci train` first",
-        )
-    values = metric_files.read_metrics(files, ws.root)
-    params = (
-        metric_files.read_params(ws.config.train.params, ws.root) if ws.config.train.params else {}
-    )
-    info = {
-        "trained_by": "working-tree files",
-        "dirty": ws.repo.is_dirty(),
-        "metric_files": list(files),
-        **records.sources_info(values.sources, list(files)),
-    }
-    return RunRecord(sha=sha, metrics=values.values, params=params, info=info)
+    return records.state_dir(ws.root) / "report"
 
 
 def base_ref(ws: Workspace, base: str | None, ci_base: str | None) -> str:
@@ -116,6 +74,7 @@ def find_baseline(
 
 
 def compare(ws: Workspace, head: RunRecord, baseline: Baseline) -> Comparison:
+    """Head's metrics and params against the baseline's, with mlci.yaml's directions."""
     from mlci import compare as comparing
 
     base = baseline.record
@@ -168,62 +127,6 @@ def judge(
 
 
 @dataclass(frozen=True)
-class Diff:
-    head: RunRecord
-    baseline: Baseline
-    comparison: Comparison
-
-
-def diff(ws: Workspace, *, base: str | None, ci_base: str | None = None) -> Diff:
-    """head record -> baseline -> comparison, saved as the last comparison for `mlci gate`."""
-    from mlci import last
-
-    head = head_record(ws)
-    found = find_baseline(ws, base=base, head_sha=head.sha, ci_base=ci_base)
-    last.save(ws.root, head, found)
-    return Diff(head=head, baseline=found, comparison=compare(ws, head, found))
-
-
-def render_diff(result: Diff, precision: int, *, fmt: str) -> str:
-    import json
-
-    from mlci.report import tables
-    from mlci.report.markdown import COMMENT_LIMIT  # `diff --md` is meant for a PR comment
-
-    if fmt == "json":
-        doc = {
-            "head": {"sha": result.head.sha, "dirty": result.head.dirty},
-            "baseline": result.baseline.to_dict(),
-            **result.comparison.to_dict(),
-        }
-        return json.dumps(doc, indent=2, allow_nan=False)
-    title = f"baseline: {result.baseline.describe()}"
-    if fmt == "md":
-        head = f"_{tables.escape(title)}_\n\n"
-        return head + tables.markdown_within(
-            result.comparison, precision, COMMENT_LIMIT - len(head)
-        )
-    return f"{title}\n\n" + tables.text(result.comparison, precision)
-
-
-def gate_last(ws: Workspace) -> Verdict:
-    from mlci import last
-
-    saved = last.load(ws.root)
-    head = ws.repo.head_sha()
-    if saved.head.sha != head:
-        output.warn(
-            f"the last comparison is of {saved.head.sha[:7]}, but HEAD is {head[:7]}: "
-            "run `mlci diff` to compare HEAD"
-        )
-    output.info(f"mlci: gating {saved.head.sha[:7]} against {saved.baseline.describe()}")
-    judged = judge(ws, saved.head, saved.baseline, saved.evidence)
-    if judged.evidence != saved.evidence:  # computed now: keep it for the next gate
-        last.save(ws.root, saved.head, saved.baseline, saved.timings, judged.evidence)
-    return judged.verdict
-
-
-@dataclass(frozen=True)
 class Outcome:
     """What a run produced: the verdict and where the report went."""
 
@@ -237,40 +140,7 @@ class Outcome:
         return 0 if self.verdict.passed else 1
 
 
-def default_out(ws: Workspace) -> Path:
-    from mlci import record as records
-
-    return records.state_dir(ws.root) / "report"
-
-
-def run_loop(
-    ws: Workspace,
-    *,
-    base: str | None,
-    out: Path | None,
-    ci_base: str | None = None,
-    run_url: str | None = None,
-) -> Outcome:
-    """train -> baseline -> compare -> gate -> report, all written to the report directory."""
-    import time
-
-    from mlci import last
-    from mlci.report import build as assemble
-
-    out_dir = assemble.prepare_out_dir(out or default_out(ws))
-    base_ref(ws, base, ci_base)  # a missing base fails now, not after an hour of training
-    t0 = time.monotonic()
-    _preload_report_libraries(ws.config)
-    head = train_head(ws)
-    t1 = time.monotonic()
-    found = find_baseline(ws, base=base, head_sha=head.sha, ci_base=ci_base, fetch_notes=True)
-    timings = {"head training": t1 - t0, "baseline": time.monotonic() - t1}  # report order
-    outcome = write_report(ws, head, found, out_dir, timings=timings, run_url=run_url, started=t0)
-    last.save(ws.root, head, found, dict(outcome.report.timings), outcome.evidence)
-    return outcome
-
-
-def _preload_report_libraries(config: Config) -> None:
+def preload_report_libraries(config: Config) -> None:
     """Import pandas and matplotlib in a thread while the training runs: it mostly waits
     on its subprocess, and the report needs them right after (about a second saved), and
     scipy too when a noise or slice rule will need it (another second)."""
@@ -346,10 +216,10 @@ def history_for_report(
     wanted = ws.config.report.plots
     if (wanted is not None and "history" not in wanted) or found.ref == "(none)":
         return (), None
-    from mlci import notes
+    from mlci import history as histories
 
     try:
-        trend = notes.history(ws, ref=found.ref, limit=30)
+        trend = histories.history(ws, ref=found.ref, limit=30)
     except MlciError:
         return (), None
     known = {name for entry in trend.entries for name in entry.metrics}
@@ -357,20 +227,8 @@ def history_for_report(
     metric = next((m for m in names if m in known), None)
     if metric is None or len(trend.entries) < 2:
         return (), None
-    points = tuple((sha[:7], v) for sha, v in notes.history_points(trend, metric))
+    points = tuple((sha[:7], v) for sha, v in histories.points(trend, metric))
     return points, metric
-
-
-def report_last(ws: Workspace, out: Path | None) -> Outcome:
-    """`mlci report`: render the last comparison again (after editing the rules, say)."""
-    from mlci import last
-    from mlci.report import build as assemble
-
-    saved = last.load(ws.root)
-    out_dir = assemble.prepare_out_dir(out or default_out(ws))
-    return write_report(
-        ws, saved.head, saved.baseline, out_dir, timings=saved.timings, cached=saved.evidence
-    )
 
 
 def summary_lines(outcome: Outcome, precision: int) -> str:
@@ -389,39 +247,8 @@ def summary_lines(outcome: Outcome, precision: int) -> str:
     return "\n".join(lines)
 
 
-def history(
-    ws: Workspace,
-    *,
-    ref: str | None,
-    limit: int,
-    metric: str | None,
-    as_json: bool,
-    plot: Path | None,
-) -> tuple[str, Path | None]:
-    """`mlci history`: the table (or JSON) and, with --plot, the trend of one metric."""
-    from mlci import baseline as baselines
-    from mlci import notes
+def shown(path: Path | None) -> str:
+    """A path as the user would type it (relative when under the working directory)."""
+    from mlci.config import display_path
 
-    if ws.repo.remote_url():  # the notes CI recorded live on origin; offline, the local ones
-        ws.repo.notes_fetch()
-    found = notes.history(ws, ref=baselines.resolve_ref(ws, ref), limit=limit, metric=metric)
-    text = notes.history_json(found) if as_json else notes.history_table(found, ws.config.precision)
-    drawn = None
-    if plot is not None and found.columns:
-        from mlci.report.plots import figures as plots
-
-        name = metric or found.columns[0]
-        points = [(sha[:7], value) for sha, value in notes.history_points(found, name)]
-        try:
-            plot.mkdir(parents=True, exist_ok=True)
-            drawn = plots.history(
-                points, name, plot, higher_is_better=ws.config.higher_is_better(name)
-            )
-        except OSError as e:  # a file in the way, a read-only place
-            why = "it is a file" if plot.is_file() else e.strerror or str(e)
-            raise UsageError(
-                f"cannot draw the trend plot into {plot}: {why}",
-                where="--plot",
-                hint="give a directory mlci may write to",
-            ) from e
-    return text, drawn
+    return display_path(path) if path is not None else "-"

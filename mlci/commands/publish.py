@@ -1,131 +1,39 @@
-"""Where `mlci run` runs decides what it does: a pull_request job publishes the report on
-GitHub, a push to the base branch records the note, anything else is a dry run.
-"""
+"""`mlci publish`: post the last rendered report (or, with --from, the report a fork's job
+uploaded) on the pull request; and the publishing every report-writing command shares:
+GitHub, the step outputs and job summary, MLflow tags."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci import atomic, output
+from mlci.commands.loop import Outcome, default_out
 from mlci.errors import PublishError, UsageError
-from mlci.pipeline import (
-    Outcome,
-    default_out,
-    find_baseline,
-    run_loop,
-    summary_lines,
-    write_report,
-)
-from mlci.workspace import Workspace
+from mlci.workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:
     from mlci.ci import CIContext
     from mlci.publish.github import PublishResult
 
 
-@dataclass(frozen=True)
-class RunResult:
-    exit_code: int
-    text: str
-
-
-def run(
-    ws: Workspace,
-    ctx: CIContext,
+def main(
+    config: Path | None,
     *,
-    dry_run: bool,
-    base: str | None,
+    name: str | None,
     out: Path | None,
-    strict_publish: bool = False,
-) -> RunResult:
-    """`mlci run`: the loop for where it runs (a PR, a push to the base branch, or a dry run)."""
-    mode = "dry-run" if dry_run else ctx.mode
-    if mode in ("pr", "push"):
-        from mlci import ci
+    dry_run: bool,
+    strict: bool,
+    from_dir: Path | None,
+) -> int:
+    """`mlci publish [--from DIR]`: the exit code is the report's verdict."""
+    from mlci import ci
 
-        ci.check_repository(ctx, ws.repo.remote_url())
-    if mode == "pr":
-        _check_checkout(ws, ctx)
-    if mode == "push":
-        from mlci import baseline as baselines
-
-        base_branch = baselines.base_branch(ws, ctx.default_branch)
-        if base_branch:  # baseline.ref may name it as the remote's branch or in full
-            base_branch = base_branch.removeprefix("refs/heads/").removeprefix("origin/")
-        if ctx.base_ref is not None and ctx.base_ref == base_branch:
-            if ctx.provider == "github" and ws.repo.is_shallow():
-                _fetch_parent(ws, base_branch)
-            return record_push(ws, ctx, out)
-        output.info(
-            f"mlci: a push to {ctx.base_ref or 'a tag'}, not to the base branch "
-            f"{base_branch}: nothing is recorded; running as a dry run"
-        )
-        mode = "dry-run"
-    elif mode == "dry-run" and not dry_run:
-        output.info(
-            "mlci: not a pull_request or push job in GitHub Actions: running as a dry "
-            "run (nothing is published)"
-        )
-    # the PR's base branch, else (workflow_dispatch) the repository's default from the payload
-    ci_base = ctx.base_ref if ctx.is_pull_request else ctx.default_branch
-    if ctx.provider == "github":
-        _fetch_base(ws, base, ci_base)
-    outcome = run_loop(ws, base=base, out=out, ci_base=ci_base, run_url=ctx.run_url)
-    _after_verdict(ws, outcome, pr=ctx.pr_number if mode == "pr" else None, push=False)
-    code = outcome.exit_code
-    if mode == "pr":
-        _write_pull(ctx, outcome.paths["md"].parent)
-        code = publish_github(
-            ws, ctx, outcome.paths["md"].parent, outcome.exit_code, strict=strict_publish
-        )
-    else:
-        local_publish(ws, ctx, outcome.paths["md"])
-    return RunResult(exit_code=code, text=summary_lines(outcome, ws.config.precision))
-
-
-def _check_checkout(ws: Workspace, ctx: CIContext) -> None:
-    """The commit trained must be the PR's head or its merge: pull_request_target checks
-    out the base branch, whose model would be reported green on the PR's head."""
-    head, want = ws.repo.head_sha(), ctx.head_sha
-    if want is None or head == want or want in ws.repo.parents(head):
-        return
-    raise UsageError(
-        f"the checkout is {head[:7]}, neither the pull request's head {want[:7]} nor a "
-        f"merge of it ({ctx.event} job)",
-        where="GITHUB_EVENT_PATH",
-        hint="run mlci on the pull_request event (templates/workflows/mlci.yml); "
-        "pull_request_target checks out the base branch unless actions/checkout is given "
-        "`ref: ${{ github.event.pull_request.head.sha }}`",
-    )
-
-
-def _fetch_base(ws: Workspace, base: str | None, ci_base: str | None) -> None:
-    """In CI the checkout may be one commit deep: fetch the base branch to the merge-base."""
-    from mlci import baseline as baselines
-    from mlci.errors import GitError
-    from mlci.git import fetch as shallow
-
-    ref = baselines.resolve_ref(ws, base, ci_base)
-    if not ws.repo.is_shallow():
-        try:
-            ws.repo.resolve(ref)
-            return
-        except GitError:
-            pass
-    line = shallow.fetch_base(ws.repo, ref.removeprefix("origin/"))
-    if line:
-        output.info(line)
-
-
-def _fetch_parent(ws: Workspace, branch: str) -> None:
-    """A depth-1 checkout of a push lacks the parent the record is compared with."""
-    problem = ws.repo.fetch_branch(branch, deepen=1)
-    if problem:
-        output.warn(f"could not fetch the parent of {branch} from origin: {problem}")
-    else:
-        output.info(f"mlci: fetched the parent commit of {branch} from origin (shallow clone)")
+    ctx = ci.from_env()
+    if from_dir is not None:
+        return publish_from(ctx, from_dir, strict=strict)
+    ws = open_workspace(config, report_name=name)
+    return publish_last(ws, ctx, out, dry_run=dry_run, strict=strict)
 
 
 def publish_github(
@@ -171,7 +79,7 @@ def _strict(ctx: CIContext, result: PublishResult, *, strict: bool) -> None:
         )
 
 
-def _write_pull(ctx: CIContext, report_dir: Path) -> None:
+def write_pull(ctx: CIContext, report_dir: Path) -> None:
     """Say in the report directory (the artifact) which PR and head sha it is for, so that
     `mlci publish --from` can refuse another PR's report."""
     import json
@@ -267,38 +175,7 @@ def publish_last(
     return publish_github(ws, ctx, report_dir, code, strict=strict)
 
 
-def record_push(ws: Workspace, ctx: CIContext, out: Path | None) -> RunResult:
-    """A push to the base branch: train, record the note and push it to origin; then judge
-    the commit against its parent's note, so `blessed` can gate a deploy job."""
-    from mlci import notes
-    from mlci import record as records
-    from mlci.baseline import Baseline
-    from mlci.report import build as assemble
-
-    result = notes.record(ws, push=True)
-    head = records.find(ws.root, result.sha)
-    assert head is not None  # notes.record trains when there is no record
-    parents = ws.repo.first_parent_walk(result.sha, 2)
-    if len(parents) == 2:
-        found = find_baseline(ws, base="HEAD~1", head_sha=result.sha, allow_retrain=False)
-    else:
-        found = Baseline(
-            strategy="none",
-            ref="(none)",
-            merge_base=None,
-            detail="the first commit has no parent to compare with",
-        )
-    out_dir = assemble.prepare_out_dir(out or default_out(ws))
-    outcome = write_report(ws, head, found, out_dir, run_url=ctx.run_url)
-    _after_verdict(ws, outcome, pr=None, push=True)
-    local_publish(ws, ctx, outcome.paths["md"])
-    return RunResult(
-        exit_code=outcome.exit_code,
-        text=result.summary() + "\n" + summary_lines(outcome, ws.config.precision),
-    )
-
-
-def _after_verdict(ws: Workspace, outcome: Outcome, *, pr: int | None, push: bool) -> None:
+def after_verdict(ws: Workspace, outcome: Outcome, *, pr: int | None, push: bool) -> None:
     """Tag the head's MLflow run; on a push to the base branch, move the registry alias."""
     if ws.config.train.mlflow is not None:
         from mlci.publish import mlflow
