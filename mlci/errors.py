@@ -11,7 +11,7 @@ from enum import IntEnum
 
 
 class Exit(IntEnum):
-    """The exit codes of DESIGN.md."""
+    """The exit codes every command keeps (README, "Commands")."""
 
     PASSED = 0
     GATE_FAILED = 1

@@ -344,7 +344,7 @@ def test_slices_below_min_slice_size_are_shown_but_not_gated(pr: Any, template: 
 
 
 def test_a_slice_column_that_does_not_exist_names_the_ones_that_do(pr: Any) -> None:
-    """Like a missing metric (DESIGN): a failed rule, exit 1, and the report still written."""
+    """Like a missing metric : a failed rule, exit 1, and the report still written."""
     gates = SLICE_GATES.replace("[digit]", "[digits]")
     run = pr("sliced", mlci_yaml(gates))
     assert run.code == 1, run.err

@@ -262,7 +262,7 @@ def test_predictions_that_do_not_fit(repo: Path, run_cli) -> None:  # type: igno
 
 @pytest.mark.parametrize("noise", [False, True])
 def test_gate_after_a_run_imports_nothing_heavy(repo: Path, run_cli, noise: bool) -> None:  # type: ignore[no-untyped-def]
-    """DESIGN: `mlci gate` starts fast: none of pandas, matplotlib, sklearn, github, also
+    """`mlci gate` starts fast: none of pandas, matplotlib, sklearn, github, also
     with a noise rule, whose paired test the run keeps with the last comparison."""
     project(repo)
     if noise:

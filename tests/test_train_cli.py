@@ -339,7 +339,7 @@ def test_an_unknown_estimator_lists_close_matches(repo: Path, run_cli: RunCli) -
 
 
 def test_an_unknown_estimator_names_the_file_and_line(repo: Path, run_cli: RunCli) -> None:
-    """DESIGN: every mlci.yaml error names the file, line and key path."""
+    """Every mlci.yaml error names the file, line and key path."""
     (repo / "mlci.yaml").write_text(
         "train:\n  sklearn:\n    dataset: iris\n    model: sklearn.linear_model.LogisticRegresion\n"
     )

@@ -14,7 +14,7 @@ from mlci.ci import CIContext
 def step_outputs(
     *, verdict: str, blessed: bool, report: Path, failed: int, comment_url: str = ""
 ) -> dict[str, str]:
-    """The step outputs of DESIGN.md, as GITHUB_OUTPUT takes them."""
+    """The step outputs the run action declares, as GITHUB_OUTPUT takes them."""
     return {
         "verdict": verdict,
         "blessed": "true" if blessed else "false",
