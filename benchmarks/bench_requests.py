@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from mlci import gates  # noqa: E402  (the path above makes mlci and tests importable)
 from mlci.ci import CIContext  # noqa: E402
 from mlci.config import Bound, GateRule, GithubConfig  # noqa: E402
-from mlci.publish.github import Client, publish  # noqa: E402
+from mlci.publish.github import publish  # noqa: E402
+from mlci.publish.github.client import Client  # noqa: E402
 from mlci.report.markdown import marker  # noqa: E402
 from tests.fakegithub import FakeGitHub  # noqa: E402
 
