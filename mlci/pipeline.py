@@ -188,7 +188,7 @@ def render_diff(result: Diff, precision: int, *, fmt: str) -> str:
     import json
 
     from mlci.report import tables
-    from mlci.report.markdown import COMMENT_LIMIT  # `diff --md` is meant for a PR comment
+    from mlci.report.fit import COMMENT_LIMIT  # `diff --md` is meant for a PR comment
 
     if fmt == "json":
         doc = {
