@@ -14,19 +14,11 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 DOCS = "https://docs.github.com/rest"
-
-
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-
-
 SECONDARY_RATE_LIMIT = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
-
-
 NOT_ACCESSIBLE = "Resource not accessible by integration"
-
-
 SHA = re.compile(r"^[0-9a-f]{40}$")
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakegithub.api import ApiError, Call, Reply, check_sha, invalid, json_reply
-from tests.fakegithub.state import ACTIONS_APP, JSON, Repo, State, copy_json, node_id, now
+from tests.fakegithub.api import JSON, ApiError, Call, Reply, check_sha, invalid, json_reply
+from tests.fakegithub.state import ACTIONS_APP, Repo, State, copy_json, node_id, now
 
 CHECK_OUTPUT_LIMIT = 65535  # bytes, for output.summary and output.text
 ANNOTATIONS_PER_REQUEST = 50

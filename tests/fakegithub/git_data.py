@@ -8,9 +8,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from tests.fakegithub.api import NOT_ACCESSIBLE, ApiError, Call, Reply, invalid, json_reply
+from tests.fakegithub.api import JSON, NOT_ACCESSIBLE, ApiError, Call, Reply, invalid, json_reply
 from tests.fakegithub.state import (
-    JSON,
     GitCommit,
     GitStore,
     Repo,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.fakegithub.api import ApiError, Call, Reply, invalid, json_reply
-from tests.fakegithub.state import ACTIONS_APP, JSON, Repo, State, User, node_id, now, public
+from tests.fakegithub.api import JSON, ApiError, Call, Reply, invalid, json_reply
+from tests.fakegithub.state import ACTIONS_APP, Repo, State, User, node_id, now, public
 
 COMMENT_LIMIT = 65536  # characters
 

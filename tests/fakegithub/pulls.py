@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.fakegithub.api import Call, Reply, json_reply
-from tests.fakegithub.state import JSON, Pull, Repo, State, node_id
+from tests.fakegithub.api import JSON, Call, Reply, json_reply
+from tests.fakegithub.state import Pull, Repo, State, node_id
 
 
 class Pulls(State):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import mimetypes
 import urllib.parse
 
-from tests.fakegithub.api import NOT_ACCESSIBLE, ApiError, Call, Reply, check_sha, json_reply
-from tests.fakegithub.state import JSON, Repo, State, Token, TreeEntry, b64_lines, node_id, now
+from tests.fakegithub.api import JSON, NOT_ACCESSIBLE, ApiError, Call, Reply, check_sha, json_reply
+from tests.fakegithub.state import Repo, State, Token, TreeEntry, b64_lines, node_id, now
 
 
 class Repos(State):

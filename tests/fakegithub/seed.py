@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 
+from tests.fakegithub.api import JSON
 from tests.fakegithub.issues_comments import IssueComments
 from tests.fakegithub.state import (
-    JSON,
     GitCommit,
     Pull,
     Repo,

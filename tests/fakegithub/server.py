@@ -35,7 +35,8 @@ from tests.fakegithub.statuses import Statuses
 
 
 class FakeGitHub(Seed, Repos, Pulls, Checks, Statuses, GitData):
-    """The fake: state, routes, fault injection and helpers for tests to seed and inspect."""
+    """The fake: the endpoint groups over one state, served on 127.0.0.1, with routes,
+    authentication, the request log and fault injection."""
 
     def __init__(self, api_prefix: str = "") -> None:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from tests.fakegithub.api import ApiError, Call
+from tests.fakegithub.api import JSON, ApiError, Call
 
-JSON = dict[str, Any]
 ACTIONS_APP: JSON = {
     "id": 15368,
     "slug": "github-actions",
@@ -70,6 +69,7 @@ def git_hash(kind: str, data: bytes) -> str:
 
 
 def public(data: JSON) -> JSON:
+    """The data as the API shows it: without the fake's own keys ('_number', '_sha')."""
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.fakegithub.api import Call, Reply, check_sha, invalid, json_reply
-from tests.fakegithub.state import JSON, State, node_id, now, public
+from tests.fakegithub.api import JSON, Call, Reply, check_sha, invalid, json_reply
+from tests.fakegithub.state import State, node_id, now, public
 
 STATUS_DESCRIPTION_LIMIT = 140
 
