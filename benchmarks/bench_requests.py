@@ -1,5 +1,5 @@
 """How many HTTP requests does one publish to GitHub cost? Counted from the request log of
-the fake GitHub (tests/fakegithub.py) that the real PyGithub talks to over HTTP.
+the fake GitHub (tests/fakegithub/) that the real PyGithub talks to over HTTP.
 
 Run: python benchmarks/bench_requests.py  (about a second; not a test)
 
@@ -26,10 +26,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlci import gates  # noqa: E402  (the path above makes mlci and tests importable)
-from mlci.ci import CIContext  # noqa: E402
+from mlci.ci import CIContext  # noqa: E402  (the path above makes mlci and tests importable)
 from mlci.config import Bound, GateRule, GithubConfig  # noqa: E402
-from mlci.publish.github import Client, publish  # noqa: E402
+from mlci.judge import gates  # noqa: E402
+from mlci.publish.github import publish  # noqa: E402
+from mlci.publish.github.client import Client  # noqa: E402
 from mlci.report.markdown import marker  # noqa: E402
 from tests.fakegithub import FakeGitHub  # noqa: E402
 

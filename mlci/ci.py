@@ -19,14 +19,14 @@ from typing import Any
 
 from mlci import redact
 from mlci.errors import UsageError
+from mlci.report.fit import SUMMARY_LIMIT, fit
 
 PR_EVENTS = ("pull_request", "pull_request_target")
 PAYLOAD_EVENTS = (*PR_EVENTS, "push", "workflow_run")
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
-SUMMARY_LIMIT = 1024 * 1024  # bytes; GitHub drops the whole step summary above it
 SUMMARY_CUT_NOTE = (
-    "\n\n> [!WARNING]\n> mlci cut this summary here: GitHub drops a step summary over 1 MiB.\n"
+    "\n> [!WARNING]\n> mlci cut this summary here: GitHub drops a step summary over 1 MiB.\n"
 )
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _REPOSITORY = re.compile(r"^[^/\s]+/[^/\s]+$")
@@ -183,20 +183,12 @@ def append_summary(ctx: CIContext, markdown: str) -> bool:
 
 
 def fit_summary(markdown: str, budget: int) -> str | None:
-    """The text, or its head plus a note that it was cut, in at most `budget` UTF-8 bytes."""
+    """The text, or its head plus a note that it was cut, in at most `budget` UTF-8 bytes;
+    None when not even the note fits."""
     if not markdown.endswith("\n"):
         markdown += "\n"
-    data = markdown.encode("utf-8")
-    if len(data) <= budget:
-        return markdown
-    note = SUMMARY_CUT_NOTE.encode("utf-8")
-    room = budget - len(note)
-    if room < 0:
-        return None
-    head = data[:room].decode("utf-8", errors="ignore")
-    if "\n" in head:  # end on a whole line so no table row or tag is left half-open
-        head = head[: head.rindex("\n") + 1]
-    return head.rstrip("\n") + SUMMARY_CUT_NOTE
+    text, _ = fit(markdown, budget, SUMMARY_CUT_NOTE, in_bytes=True)
+    return text or None
 
 
 def _token(env: Mapping[str, str]) -> tuple[str | None, str | None]:

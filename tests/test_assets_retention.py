@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from mlci.config import GithubConfig
-from mlci.publish.github import _asset_path
+from mlci.publish.github.assets import asset_path
 from tests.fakegithub import FakeGitHub
 from tests.test_publish_github import (
     HEAD,
@@ -39,9 +39,9 @@ def days_ago(days: int) -> str:
 
 def seed(gh: FakeGitHub) -> dict[str, list[str]]:
     """Images 200 days old (one of them the current report's roc plot), then 10 days old."""
-    old = {_asset_path(png(100 + i)): png(100 + i) for i in range(3)}
-    reused = {_asset_path(png(2)): png(2)}  # write_report's roc plot: old, but current
-    recent = {_asset_path(png(200 + i)): png(200 + i) for i in range(2)}
+    old = {asset_path(png(100 + i)): png(100 + i) for i in range(3)}
+    reused = {asset_path(png(2)): png(2)}  # write_report's roc plot: old, but current
+    recent = {asset_path(png(200 + i)): png(200 + i) for i in range(2)}
     gh.add_commit(REPO, BRANCH, {**old, **reused}, days_ago(200))
     gh.add_commit(REPO, BRANCH, recent, days_ago(10))
     return {"old": sorted(old), "reused": sorted(reused), "recent": sorted(recent)}
@@ -54,7 +54,7 @@ def test_images_older_than_keep_days_leave_and_the_current_ones_resolve(
     result = run(context(gh, gh.token()), write_report(tmp_path, plots={"metrics": 7, "roc": 2}))
     assert result.errors == ()
     assert result.done[0] == "images (2, 1 uploaded, 3 older than 90 days dropped)"
-    current = [_asset_path(png(7)), *files["reused"]]
+    current = [asset_path(png(7)), *files["reused"]]
     assert gh.files_on_branch(REPO, BRANCH) == sorted(files["recent"] + current)
     tip = requests.get(
         f"{gh.url}/repos/{REPO}/git/commits/{gh.branch_sha(REPO, BRANCH)}", timeout=10
@@ -72,7 +72,7 @@ def test_keep_days_is_read_from_mlci_yaml(gh: FakeGitHub, tmp_path: Path) -> Non
     config = GithubConfig(assets_keep_days=365)
     result = run(context(gh, gh.token()), write_report(tmp_path, plots={"m": 8}), config=config)
     assert result.errors == () and result.done[0] == "images (1, 1 uploaded)"
-    kept = files["old"] + files["reused"] + files["recent"] + [_asset_path(png(8))]
+    kept = files["old"] + files["reused"] + files["recent"] + [asset_path(png(8))]
     assert gh.files_on_branch(REPO, BRANCH) == sorted(kept)
     assert gh.count("POST", "/graphql") == 0
 
@@ -83,12 +83,12 @@ def test_the_lease_keeps_an_image_another_run_added_meanwhile(
     """Another run moves the branch between our read and our forced update: the lease
     refuses ours, the branch is read again, and the other run's image survives."""
     files = seed(gh)
-    theirs = {_asset_path(png(77)): png(77)}
+    theirs = {asset_path(png(77)): png(77)}
     gh.before_next("POST", "/graphql", lambda: gh.add_commit(REPO, BRANCH, theirs, days_ago(0)))
     result = run(context(gh, gh.token()), write_report(tmp_path, plots={"metrics": 9}))
     assert result.errors == ()
     assert gh.count("POST", "/graphql") == 2  # the first was refused: the branch had moved
     on_branch = gh.files_on_branch(REPO, BRANCH)
-    assert set(theirs) <= set(on_branch) and _asset_path(png(9)) in on_branch
+    assert set(theirs) <= set(on_branch) and asset_path(png(9)) in on_branch
     assert not set(files["old"]) & set(on_branch)
     assert gh.check_runs(REPO, HEAD)

@@ -12,6 +12,7 @@ from conftest import read_outputs
 
 from mlci import ci
 from mlci.errors import Exit, MlciError, UsageError
+from mlci.report.fit import SUMMARY_LIMIT
 
 HEAD, BASE, MERGE = "1" * 40, "2" * 40, "3" * 40
 TOKEN = "ghs_secretsecretsecret"
@@ -272,10 +273,10 @@ def test_append_summary_is_cut_under_one_mebibyte(tmp_path: Path) -> None:
     ctx = ci.CIContext(provider="github", step_summary=summary)
     row = "| metric | é 0.91 | 0.93 |\n"  # a multi-byte character, so cuts can split one
     big = "# Report\n" + row * 50_000
-    assert len(big.encode()) > ci.SUMMARY_LIMIT
+    assert len(big.encode()) > SUMMARY_LIMIT
     assert ci.append_summary(ctx, big) is True
     data = summary.read_bytes()
-    assert len(data) < ci.SUMMARY_LIMIT
+    assert len(data) < SUMMARY_LIMIT
     text = data.decode("utf-8")  # strict: no character was split
     assert text.startswith("already here\n# Report\n| metric |")
     head, note = text.split("\n\n> [!WARNING]")
@@ -285,10 +286,10 @@ def test_append_summary_is_cut_under_one_mebibyte(tmp_path: Path) -> None:
 
 def test_append_summary_with_no_room_left(tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
-    summary.write_bytes(b"x" * (ci.SUMMARY_LIMIT - 10))
+    summary.write_bytes(b"x" * (SUMMARY_LIMIT - 10))
     ctx = ci.CIContext(provider="github", step_summary=summary)
     assert ci.append_summary(ctx, "more " * 10) is False  # not even the cut note fits
-    assert summary.stat().st_size == ci.SUMMARY_LIMIT - 10
+    assert summary.stat().st_size == SUMMARY_LIMIT - 10
 
 
 def test_append_summary_unwritable(tmp_path: Path) -> None:

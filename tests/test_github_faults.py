@@ -14,7 +14,8 @@ import requests
 from mlci import ci
 from mlci.config import GithubConfig
 from mlci.errors import UsageError
-from mlci.publish.github import Client, PublishResult, publish
+from mlci.publish.github import PublishResult, publish
+from mlci.publish.github.client import Client
 from tests.fakegithub import FakeGitHub
 from tests.test_publish_github import COMMENTS, HEAD, REPO, context, image_urls, run, write_report
 

@@ -20,7 +20,8 @@ from mlci.ci import CIContext
 from mlci.config import Bound, GateRule, GithubConfig
 from mlci.errors import UsageError
 from mlci.judge import gates
-from mlci.publish.github import Client, PublishResult, publish
+from mlci.publish.github import PublishResult, publish
+from mlci.publish.github.client import Client
 from mlci.report.markdown import marker
 
 if TYPE_CHECKING:

@@ -83,7 +83,7 @@ def render(result: Diff, precision: int, *, fmt: str) -> str:
     import json
 
     from mlci.report import tables
-    from mlci.report.markdown import COMMENT_LIMIT  # `diff --md` is meant for a PR comment
+    from mlci.report.fit import COMMENT_LIMIT  # `diff --md` is meant for a PR comment
 
     if fmt == "json":
         doc = {

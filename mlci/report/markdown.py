@@ -24,8 +24,8 @@ from mlci.compare import Comparison
 from mlci.judge.gates import RuleResult, Verdict
 from mlci.record import RunRecord, reused_line
 from mlci.report import tables
+from mlci.report.fit import COMMENT_LIMIT, fit
 
-COMMENT_LIMIT = 65_536  # GitHub's limit on an issue comment body, in characters
 MARKER = "<!-- mlci-report:{name} -->"
 ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 
@@ -100,8 +100,8 @@ def render(
         text = _render(report, url, rows=rows, log_lines=log_lines, slice_rows=slice_rows)
         if len(text) <= limit:
             return text
-    cut = "\n\n_The report was cut to fit GitHub's comment limit; see result.json._\n"
-    return text[: limit - len(cut)] + cut
+    cut = "\n_The report was cut to fit GitHub's comment limit; see result.json._\n"
+    return fit(text, limit, cut, in_bytes=False)[0]
 
 
 def _render(

@@ -15,11 +15,13 @@ from mlci.config import Bound, GateRule
 from mlci.judge.gates import RuleResult, Verdict
 from mlci.matrix import Job, Merged, number
 from mlci.report import tables
-from mlci.report.markdown import COMMENT_LIMIT, marker, verdict_words
+from mlci.report.fit import COMMENT_LIMIT, fit
+from mlci.report.markdown import marker, verdict_words
 
 BEST = "🏆"
 PLOT_NAME = "jobs.png"
 PLOT_LIMIT = 40  # bars in the plot across jobs; the rest are in the leaderboard
+CUT_NOTE = "\n_The report was cut to fit GitHub's limit._\n"
 
 
 def render(
@@ -36,7 +38,7 @@ def render(
         text = _render(merged, precision, plot, run_url, details="none", rows=rows)
         if len(text) <= COMMENT_LIMIT:
             return text
-    return text[: COMMENT_LIMIT - 80] + "\n\n_The report was cut to fit GitHub's limit._\n"
+    return fit(text, COMMENT_LIMIT, CUT_NOTE, in_bytes=False)[0]
 
 
 def _render(

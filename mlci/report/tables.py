@@ -12,7 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlci.compare import Comparison, Row
+from mlci.report.fit import fit
 
+TABLE_CUT_NOTE = (
+    "\n_The table was cut here to fit GitHub's comment limit; `mlci diff --json` has all of it._\n"
+)
 MARK = {
     "better": "🟢 better",
     "worse": "🔴 worse",
@@ -93,12 +97,15 @@ def markdown(comparison: Comparison, precision: int, *, limit: int | None = None
 
 
 def markdown_within(comparison: Comparison, precision: int, budget: int) -> str:
-    """The markdown table, cut (largest changes first) to fit `budget` characters."""
+    """The markdown table, cut (largest changes first) to fit `budget` characters; what
+    still does not fit with no metric row left (the params) is cut by fit()."""
     limit: int | None = None
     while True:
         text = markdown(comparison, precision, limit=limit)
-        if len(text) <= budget or limit == 0:
+        if len(text) <= budget:
             return text
+        if limit == 0:
+            return fit(text, budget, TABLE_CUT_NOTE, in_bytes=False)[0]
         rows = limit if limit is not None else len(comparison.rows)
         per_row = max(1, len(text) // max(rows, 1))
         limit = max(0, min(rows - 1, (budget - 600) // per_row))
