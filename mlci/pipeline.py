@@ -284,7 +284,7 @@ def _preload_report_libraries(config: Config) -> None:
     def load() -> None:
         # on an ImportError the report imports them again and reports the problem
         with contextlib.suppress(ImportError):
-            import mlci.report.plots.figures  # pandas, numpy, matplotlib with Agg
+            import mlci.report.plots.confusion  # pandas, numpy, matplotlib with Agg
 
             if stats:
                 import mlci.judge.stats  # noqa: F401  (scipy)
@@ -408,13 +408,13 @@ def history(
     text = notes.history_json(found) if as_json else notes.history_table(found, ws.config.precision)
     drawn = None
     if plot is not None and found.columns:
-        from mlci.report.plots import figures as plots
+        from mlci.report.plots import history as history_plot
 
         name = metric or found.columns[0]
         points = [(sha[:7], value) for sha, value in notes.history_points(found, name)]
         try:
             plot.mkdir(parents=True, exist_ok=True)
-            drawn = plots.history(
+            drawn = history_plot.history(
                 points, name, plot, higher_is_better=ws.config.higher_is_better(name)
             )
         except OSError as e:  # a file in the way, a read-only place
