@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mlci.compare import Comparison
     from mlci.config import Config
     from mlci.judge.gates import Verdict
-    from mlci.report.markdown import Report, SliceTable
+    from mlci.report.value import Report, SliceTable
 
 
 def train_head(ws: Workspace) -> RunRecord:
@@ -308,7 +308,7 @@ def write_report(
 
     from mlci import atomic
     from mlci.report import build as assemble
-    from mlci.report import markdown as reports
+    from mlci.report import files as reports
 
     comparison = compare(ws, head, found)
     judged = judge(ws, head, found, cached)

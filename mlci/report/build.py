@@ -18,7 +18,7 @@ from mlci.config import PLOT_KINDS, Config
 from mlci.errors import MlciError, UsageError
 from mlci.judge.gates import Verdict
 from mlci.record import RunRecord
-from mlci.report.markdown import Plot, Report, SliceTable
+from mlci.report.value import Plot, Report, SliceTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -196,8 +196,8 @@ def _draw(
     task: str | None,
     plots_dir: Path,
 ) -> list[Plot]:
-    from mlci.report.markdown import PLOT_TITLES
     from mlci.report.plots import bars, confusion, curves, history, regression, slices
+    from mlci.report.value import PLOT_TITLES
 
     titles = dict(PLOT_TITLES)
     higher = inputs.config.higher_is_better
