@@ -227,7 +227,7 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
     if got is not None:  # the run's metrics and params, then the files'
         values, params = mlflow_run.merge(got, values), {**got.params, **params}
         predictions = predictions or got.predictions
-    assert values is not None  # config.py requires train.metrics without train.mlflow
+    assert values is not None  # mlci.config requires train.metrics without train.mlflow
     return _Done(
         values=values,
         params=params,
