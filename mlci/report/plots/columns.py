@@ -28,6 +28,7 @@ def label_str(value: object) -> str:
 
 
 def require(df: pd.DataFrame, columns: Sequence[str], side: str) -> pd.DataFrame:
+    """df without the rows missing a required column; a missing column is the user's error."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise MetricsError(

@@ -67,6 +67,7 @@ def styled() -> Iterator[None]:
 def figure(
     height: float = 4.5, layout: Literal["constrained", "compressed"] = "constrained"
 ) -> Figure:
+    """A blank figure of the report's width on the Agg canvas: no pyplot, no global state."""
     fig = Figure(figsize=(WIDTH, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig
@@ -88,10 +89,12 @@ def slug(text: str) -> str:
 
 
 def short(text: str, width: int) -> str:
+    """text cut to width characters, an ellipsis marking the cut."""
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def fmt(value: float) -> str:
+    """A number as a figure shows it: four significant digits, thousands separated."""
     if not math.isfinite(value):
         return str(value)
     if abs(value) >= 1000:
@@ -100,10 +103,12 @@ def fmt(value: float) -> str:
 
 
 def signed(value: float) -> str:
+    """A change with its sign, so that +0.01 reads as a change and not a value."""
     return fmt(value) if value < 0 else "+" + fmt(value)
 
 
 def direction_color(delta: float, higher_is_better: bool) -> str:
+    """Green for a change the right way, red for the wrong way, grey for none."""
     if delta == 0 or not math.isfinite(delta):
         return NEUTRAL
     return BETTER if (delta > 0) == higher_is_better else WORSE
@@ -127,6 +132,7 @@ def right_labels(ax: Axes, texts: Sequence[str], colors: Sequence[str]) -> None:
 
 
 def more_note(shown: int, total: int) -> str | None:
+    """Where the rows a figure left out are, or None when it shows them all."""
     return f"{total - shown} more in result.json" if total > shown else None
 
 
