@@ -55,13 +55,14 @@ def render_10k() -> dict[str, float]:
     from mlci.judge import gates
     from mlci.record import RunRecord
     from mlci.report import markdown as report
+    from mlci.report.value import Report
 
     head = {f"group{i // 100}.metric{i % 100}": 0.5 + i * 1e-6 for i in range(10_000)}
     base = {k: v - 1e-4 * ((hash(k) % 3) - 1) for k, v in head.items()}
     comparison = compare.compare(head, base, higher_is_better=lambda _: True)
     rules = (GateRule(metric="group0.metric0", max_drop=None, min=0.1),)
     verdict = gates.evaluate(rules, head, base)
-    rep = report.Report(
+    rep = Report(
         name="default",
         title="10,000 metrics",
         head=RunRecord(sha="a" * 40, metrics=head),

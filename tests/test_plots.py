@@ -24,7 +24,8 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mlci.errors import MetricsError
-from mlci.report.plots import figures as plots
+from mlci.report.plots import bars, confusion, curves, regression, slices, style, user
+from mlci.report.plots import history as history_plot
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STABLE_CHUNKS = {"IHDR", "pHYs", "IDAT", "IEND"}
@@ -112,44 +113,44 @@ def assert_png(path: Path | None, name: str, height: tuple[int, int] = (250, 500
 
 
 def test_metric_bars_same_rows_give_same_bytes(tmp_path: Path) -> None:
-    first = assert_png(plots.metric_bars(METRICS, tmp_path / "a"), "metrics.png")
-    second = assert_png(plots.metric_bars(METRICS, tmp_path / "b"), "metrics.png")
+    first = assert_png(bars.metric_bars(METRICS, tmp_path / "a"), "metrics.png")
+    second = assert_png(bars.metric_bars(METRICS, tmp_path / "b"), "metrics.png")
     assert first == second
 
 
 def test_metric_bars_change_with_the_data(tmp_path: Path) -> None:
-    first = plots.metric_bars(METRICS, tmp_path / "a")
+    first = bars.metric_bars(METRICS, tmp_path / "a")
     changed = [*METRICS[:-1], ("rmse", 53.2, 50.0, False)]
-    second = plots.metric_bars(changed, tmp_path / "b")
+    second = bars.metric_bars(changed, tmp_path / "b")
     assert first is not None and second is not None
     assert first.read_bytes() != second.read_bytes()
 
 
 def test_metric_bars_ignore_user_rcparams(tmp_path: Path) -> None:
     """A user's matplotlibrc (here: thick lines, a dark style) must not change the image."""
-    plain = plots.metric_bars(METRICS, tmp_path / "a")
+    plain = bars.metric_bars(METRICS, tmp_path / "a")
     with matplotlib.rc_context({"lines.linewidth": 6, "axes.facecolor": "black", "font.size": 20}):
-        styled = plots.metric_bars(METRICS, tmp_path / "b")
+        styled = bars.metric_bars(METRICS, tmp_path / "b")
     assert plain is not None and styled is not None
     assert plain.read_bytes() == styled.read_bytes()
 
 
 def test_metric_bars_nothing_to_compare(tmp_path: Path) -> None:
-    assert plots.metric_bars([], tmp_path) is None
+    assert bars.metric_bars([], tmp_path) is None
     no_base = [("accuracy", None, 0.9, True), ("rmse", None, 3.0, False)]
-    assert plots.metric_bars(no_base, tmp_path) is None
-    assert plots.metric_bars([("accuracy", float("nan"), 0.9, True)], tmp_path) is None
+    assert bars.metric_bars(no_base, tmp_path) is None
+    assert bars.metric_bars([("accuracy", float("nan"), 0.9, True)], tmp_path) is None
     assert not (tmp_path / "metrics.png").exists()
 
 
 def test_metric_bars_largest_relative_change_first_and_limited(tmp_path: Path) -> None:
     rows = [(f"m{i:02d}", 1.0, 1.0 + i / 100, True) for i in range(30)]
-    ranked = plots._ranked_metrics([*rows, ("from_zero", 0.0, 0.5, True), ("gone", 1, None, True)])
+    ranked = bars._ranked_metrics([*rows, ("from_zero", 0.0, 0.5, True), ("gone", 1, None, True)])
     assert [r.name for r in ranked[:3]] == ["from_zero", "m29", "m28"]
     assert ranked[-1].name == "gone"
-    few = assert_png(plots.metric_bars(rows, tmp_path / "few", limit=5), "metrics.png")
+    few = assert_png(bars.metric_bars(rows, tmp_path / "few", limit=5), "metrics.png")
     many = assert_png(
-        plots.metric_bars(rows, tmp_path / "many", limit=30), "metrics.png", height=(500, 1000)
+        bars.metric_bars(rows, tmp_path / "many", limit=30), "metrics.png", height=(500, 1000)
     )
     assert len(few) < len(many)
 
@@ -161,33 +162,37 @@ def test_confusion_matrices_string_labels_base_and_head(
     tmp_path: Path, iris: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     base, head = iris
-    first = assert_png(plots.confusion_matrices(base, head, tmp_path / "a"), "confusion_matrix.png")
+    first = assert_png(
+        confusion.confusion_matrices(base, head, tmp_path / "a"), "confusion_matrix.png"
+    )
     second = assert_png(
-        plots.confusion_matrices(base, head, tmp_path / "b"), "confusion_matrix.png"
+        confusion.confusion_matrices(base, head, tmp_path / "b"), "confusion_matrix.png"
     )
     assert first == second
-    alone = assert_png(plots.confusion_matrices(None, head, tmp_path / "c"), "confusion_matrix.png")
+    alone = assert_png(
+        confusion.confusion_matrices(None, head, tmp_path / "c"), "confusion_matrix.png"
+    )
     assert alone != first
 
 
 def test_confusion_labels_are_the_sorted_union(iris: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     base, head = iris
     assert set(base["y_pred"]) != set(head["y_pred"])  # a depth-1 tree misses a class
-    labels, total = plots._class_labels([base, head], 20)
+    labels, total = confusion._class_labels([base, head], 20)
     assert labels == ["setosa", "versicolor", "virginica"] and total == 3
     numeric = pd.DataFrame({"y_true": [10, 2, 2, 1], "y_pred": [2, 10, 1.0, 1]})
-    assert plots._class_labels([numeric], 20)[0] == ["1", "2", "10"]
+    assert confusion._class_labels([numeric], 20)[0] == ["1", "2", "10"]
 
 
 def test_confusion_tick_names_keep_classes_apart() -> None:
     long = [f"category_{i:02d}_long_name" for i in (4, 7, 12)]
-    assert plots._tick_names(long) == ["…04…", "…07…", "…12…"]
-    assert plots._tick_names(["setosa", "versicolor"]) == ["setosa", "versicolor"]
-    assert plots._tick_names(["a_really_long_label", "b"]) == ["a_really_lo…", "b"]
+    assert confusion._tick_names(long) == ["…04…", "…07…", "…12…"]
+    assert confusion._tick_names(["setosa", "versicolor"]) == ["setosa", "versicolor"]
+    assert confusion._tick_names(["a_really_long_label", "b"]) == ["a_really_lo…", "b"]
 
 
 def test_confusion_many_classes_capped_by_support(tmp_path: Path, digits: pd.DataFrame) -> None:
-    labels, total = plots._class_labels([digits], 4)
+    labels, total = confusion._class_labels([digits], 4)
     support = digits["y_true"].value_counts()
     assert total == 10 and len(labels) == 4
     assert labels == sorted(labels, key=int)
@@ -195,20 +200,20 @@ def test_confusion_many_classes_capped_by_support(tmp_path: Path, digits: pd.Dat
         support[c] for c in support.index if str(c) not in labels
     )
     capped = assert_png(
-        plots.confusion_matrices(None, digits, tmp_path / "a", max_classes=4),
+        confusion.confusion_matrices(None, digits, tmp_path / "a", max_classes=4),
         "confusion_matrix.png",
     )
     full = assert_png(
-        plots.confusion_matrices(None, digits, tmp_path / "b"), "confusion_matrix.png"
+        confusion.confusion_matrices(None, digits, tmp_path / "b"), "confusion_matrix.png"
     )
     assert capped != full
 
 
 def test_confusion_matrices_empty_or_malformed(tmp_path: Path) -> None:
     empty = pd.DataFrame({"y_true": [], "y_pred": []})
-    assert plots.confusion_matrices(None, empty, tmp_path) is None
+    assert confusion.confusion_matrices(None, empty, tmp_path) is None
     with pytest.raises(MetricsError, match="no y_pred column") as info:
-        plots.confusion_matrices(None, pd.DataFrame({"y_true": [1, 0]}), tmp_path)
+        confusion.confusion_matrices(None, pd.DataFrame({"y_true": [1, 0]}), tmp_path)
     assert "y_true and y_pred" in info.value.line()
 
 
@@ -217,12 +222,12 @@ def test_confusion_matrices_empty_or_malformed(tmp_path: Path) -> None:
 
 def test_roc_pr_binary(tmp_path: Path, cancer: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     base, head = cancer
-    paths = plots.roc_pr(base, head, tmp_path / "a")
+    paths = curves.roc_pr(base, head, tmp_path / "a")
     assert [p.name for p in paths] == ["roc.png", "pr.png"]
     first = [assert_png(p, p.name) for p in paths]
-    again = [p.read_bytes() for p in plots.roc_pr(base, head, tmp_path / "b")]
+    again = [p.read_bytes() for p in curves.roc_pr(base, head, tmp_path / "b")]
     assert first == again
-    alone = [p.read_bytes() for p in plots.roc_pr(None, head, tmp_path / "c")]
+    alone = [p.read_bytes() for p in curves.roc_pr(None, head, tmp_path / "c")]
     assert alone[0] != first[0] and alone[1] != first[1]
 
 
@@ -230,10 +235,10 @@ def test_roc_pr_multiclass_micro_average(
     tmp_path: Path, iris: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     base, head = iris
-    scores = plots._scores(head, "head")
+    scores = curves._scores(head, "head")
     assert scores is not None and scores.what == "micro-average over 3 classes"
     assert len(scores.y) == 3 * len(head) and len(scores.per_class) == 3
-    paths = plots.roc_pr(base, head, tmp_path)
+    paths = curves.roc_pr(base, head, tmp_path)
     assert [assert_png(p, p.name) for p in paths]
 
 
@@ -241,11 +246,11 @@ def test_roc_pr_nothing_without_scores(
     tmp_path: Path, cancer: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     base, head = cancer
-    assert plots.roc_pr(base, head.drop(columns="y_score"), tmp_path) == []
+    assert curves.roc_pr(base, head.drop(columns="y_score"), tmp_path) == []
     one_class = head[head["y_true"] == 1]
-    assert plots.roc_pr(None, one_class, tmp_path) == []
+    assert curves.roc_pr(None, one_class, tmp_path) == []
     # a base without scores still leaves the head's curves
-    assert len(plots.roc_pr(base.drop(columns="y_score"), head, tmp_path)) == 2
+    assert len(curves.roc_pr(base.drop(columns="y_score"), head, tmp_path)) == 2
 
 
 # ---- regression --------------------------------------------------------------------------
@@ -255,45 +260,47 @@ def test_regression_base_and_head(
     tmp_path: Path, diabetes: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     base, head = diabetes
-    first = assert_png(plots.regression(base, head, tmp_path / "a"), "residuals.png")
-    assert first == assert_png(plots.regression(base, head, tmp_path / "b"), "residuals.png")
-    alone = assert_png(plots.regression(None, head, tmp_path / "c"), "residuals.png")
+    first = assert_png(regression.regression(base, head, tmp_path / "a"), "residuals.png")
+    assert first == assert_png(regression.regression(base, head, tmp_path / "b"), "residuals.png")
+    alone = assert_png(regression.regression(None, head, tmp_path / "c"), "residuals.png")
     assert alone != first
 
 
 def test_regression_nothing_numeric(
     tmp_path: Path, iris: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
-    assert plots.regression(None, iris[1], tmp_path) is None  # string labels
-    assert plots.regression(None, pd.DataFrame({"y_true": [], "y_pred": []}), tmp_path) is None
+    assert regression.regression(None, iris[1], tmp_path) is None  # string labels
+    assert regression.regression(None, pd.DataFrame({"y_true": [], "y_pred": []}), tmp_path) is None
 
 
 # ---- history -----------------------------------------------------------------------------
 
 
 def test_history_one_point(tmp_path: Path) -> None:
-    path = plots.history([("a1b2c3d", 0.9)], "accuracy", tmp_path)
+    path = history_plot.history([("a1b2c3d", 0.9)], "accuracy", tmp_path)
     assert_png(path, "history.png")
 
 
 def test_history_many_points_with_the_pr(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     points = [(f"{i:07x}", 50 + float(rng.normal())) for i in range(200)]
-    path = plots.history(
+    path = history_plot.history(
         points, "rmse", tmp_path, head=("feed123", 52.0), name="rmse", higher_is_better=False
     )
     first = assert_png(path, "history-rmse.png")
-    again = plots.history(
+    again = history_plot.history(
         points, "rmse", tmp_path / "b", head=("feed123", 52.0), name="rmse", higher_is_better=False
     )
     assert again is not None and again.read_bytes() == first
-    other = plots.history(points, "rmse", tmp_path / "c", head=("feed123", 48.0), name="rmse")
+    other = history_plot.history(
+        points, "rmse", tmp_path / "c", head=("feed123", 48.0), name="rmse"
+    )
     assert other is not None and other.read_bytes() != first
 
 
 def test_history_nothing_to_draw(tmp_path: Path) -> None:
-    assert plots.history([], "accuracy", tmp_path, head=("abc", 1.0)) is None
-    assert plots.history([("abc", float("nan"))], "accuracy", tmp_path) is None
+    assert history_plot.history([], "accuracy", tmp_path, head=("abc", 1.0)) is None
+    assert history_plot.history([("abc", float("nan"))], "accuracy", tmp_path) is None
 
 
 # ---- slices ------------------------------------------------------------------------------
@@ -307,25 +314,25 @@ def test_slice_deltas(tmp_path: Path) -> None:
         ("age=<30", float("nan"), 3, False),
     ]
     first = assert_png(
-        plots.slice_deltas(rows, "accuracy", tmp_path / "a"),
+        slices.slice_deltas(rows, "accuracy", tmp_path / "a"),
         "slices-accuracy.png",
         height=(200, 500),
     )
     reordered = list(reversed(rows))
     assert first == assert_png(
-        plots.slice_deltas(reordered, "accuracy", tmp_path / "b"),
+        slices.slice_deltas(reordered, "accuracy", tmp_path / "b"),
         "slices-accuracy.png",
         height=(200, 500),
     )
     passed = [(label, d, n, False) for label, d, n, _ in rows]
-    other = plots.slice_deltas(passed, "accuracy", tmp_path / "c")
+    other = slices.slice_deltas(passed, "accuracy", tmp_path / "c")
     assert other is not None and other.read_bytes() != first
 
 
 def test_slice_deltas_limit_and_empty(tmp_path: Path) -> None:
-    assert plots.slice_deltas([], "accuracy", tmp_path) is None
+    assert slices.slice_deltas([], "accuracy", tmp_path) is None
     rows = [(f"group={i}", i / 100 - 0.2, 10 + i, i < 3) for i in range(80)]
-    path = plots.slice_deltas(rows, "f1/macro", tmp_path, limit=30)
+    path = slices.slice_deltas(rows, "f1/macro", tmp_path, limit=30)
     assert_png(path, "slices-f1_macro.png", height=(700, 1000))
 
 
@@ -355,7 +362,7 @@ def test_copy_user_plots(tmp_path: Path) -> None:
         "/etc/*.png",
     ]
     out = tmp_path / "report"
-    copied, warnings = plots.copy_user_plots(patterns, root, out)
+    copied, warnings = user.copy_user_plots(patterns, root, out)
     names = [p.name for p in copied]
     assert names == ["plots-a-b.png", "plots-a-b-2.png", "plots-loss.png", "plots-sub-curve.svg"]
     assert all(p.parent == out / "user" for p in copied)
@@ -367,12 +374,12 @@ def test_copy_user_plots(tmp_path: Path) -> None:
         "train.plots: '../*.png' matched files outside the repository (skipped)",
         "train.plots: '/etc/*.png' is not a path relative to the directory of mlci.yaml",
     ]
-    again, _ = plots.copy_user_plots(patterns, root, tmp_path / "again")
+    again, _ = user.copy_user_plots(patterns, root, tmp_path / "again")
     assert [p.name for p in again] == names
 
 
 def test_copy_user_plots_nothing_configured(tmp_path: Path) -> None:
-    assert plots.copy_user_plots([], tmp_path, tmp_path / "out") == ([], [])
+    assert user.copy_user_plots([], tmp_path, tmp_path / "out") == ([], [])
     assert not (tmp_path / "out").exists()
 
 
@@ -383,13 +390,13 @@ SCRIPT = """
 import sys
 from pathlib import Path
 import pandas as pd
-from mlci.report.plots import figures as plots
+from mlci.report.plots import bars, confusion
 rows = [("accuracy", 0.91, 0.935, True), ("f1_macro", 0.89, 0.885, True),
         ("log_loss", 0.31, 0.25, False), ("rmse", 53.2, 56.1, False),
         ("new_metric", None, 4.0, True)]
-plots.metric_bars(rows, Path(sys.argv[1]))
+bars.metric_bars(rows, Path(sys.argv[1]))
 head = pd.read_csv(sys.argv[2])
-plots.confusion_matrices(None, head, Path(sys.argv[1]))
+confusion.confusion_matrices(None, head, Path(sys.argv[1]))
 assert "matplotlib.pyplot" not in sys.modules, "plots must not touch pyplot"
 """
 
@@ -400,8 +407,8 @@ def test_same_bytes_in_a_fresh_process(
     """Content-addressed uploads need the bytes stable across runs, not only within one."""
     csv = tmp_path / "predictions.csv"
     iris[1].to_csv(csv, index=False)
-    here = plots.metric_bars(METRICS, tmp_path / "here")
-    here_cm = plots.confusion_matrices(None, pd.read_csv(csv), tmp_path / "here")
+    here = bars.metric_bars(METRICS, tmp_path / "here")
+    here_cm = confusion.confusion_matrices(None, pd.read_csv(csv), tmp_path / "here")
     env = {**os.environ, "PYTHONHASHSEED": "12345", "MPLBACKEND": "Agg"}
     subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "there"), str(csv)],
@@ -419,7 +426,7 @@ def test_save_any_figure(tmp_path: Path) -> None:
 
     fig = Figure(figsize=(8, 4.5), dpi=100)
     fig.subplots().plot([0, 1], [1, 0])
-    path = plots.save(fig, tmp_path / "deep" / "x.png")
+    path = style.save(fig, tmp_path / "deep" / "x.png")
     assert_png(path, "x.png", height=(450, 450))
 
 
@@ -428,7 +435,7 @@ def test_curves_match_scikit_learn() -> None:
     import numpy as np
     from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
-    from mlci.report.plots.figures import _curve
+    from mlci.report.plots.curves import _curve
 
     rng = np.random.default_rng(0)
     for _ in range(30):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from mlci.compare import Comparison
     from mlci.config import Config
     from mlci.judge.gates import Verdict
-    from mlci.report.markdown import Report, SliceTable
+    from mlci.report.value import Report, SliceTable
 
 
 def default_out(ws: Workspace) -> Path:
@@ -154,7 +154,7 @@ def preload_report_libraries(config: Config) -> None:
     def load() -> None:
         # on an ImportError the report imports them again and reports the problem
         with contextlib.suppress(ImportError):
-            import mlci.report.plots.figures  # pandas, numpy, matplotlib with Agg
+            import mlci.report.plots.confusion  # pandas, numpy, matplotlib with Agg
 
             if stats:
                 import mlci.judge.stats  # noqa: F401  (scipy)
@@ -178,7 +178,7 @@ def write_report(
 
     from mlci import atomic
     from mlci.report import build as assemble
-    from mlci.report import markdown as reports
+    from mlci.report import files as reports
 
     comparison = compare(ws, head, found)
     judged = judge(ws, head, found, cached)

@@ -50,7 +50,7 @@ def run(
     from mlci import ci
     from mlci.report import build as assemble
     from mlci.report import matrix as merge_report
-    from mlci.report.markdown import to_html
+    from mlci.report.html import to_html
 
     out_dir = out or default_out(ws)
     if any(out_dir.resolve() == d.resolve() for d in dirs):

@@ -17,7 +17,7 @@ from mlci.config import Config, GateRule
 from mlci.errors import MetricsError
 from mlci.judge.gates import Check, Noise
 from mlci.record import RunRecord
-from mlci.report.markdown import SliceTable
+from mlci.report.value import SliceTable
 
 if TYPE_CHECKING:
     import pandas as pd

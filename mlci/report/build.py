@@ -18,7 +18,7 @@ from mlci.config import PLOT_KINDS, Config
 from mlci.errors import MlciError, UsageError
 from mlci.judge.gates import Verdict
 from mlci.record import RunRecord
-from mlci.report.markdown import Plot, Report, SliceTable
+from mlci.report.value import Plot, Report, SliceTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,10 +121,12 @@ def build(inputs: Inputs, out: Path, report_dir: Path | None = None) -> Report:
     task = _task(head, head_df)
     wanted = cfg.report.plots if cfg.report.plots is not None else PLOT_KINDS
     plots = _draw(inputs, wanted, head_df, base_df, task, out / "plots")
-    from mlci.report.plots import figures as drawing
+    from mlci.report.plots import user as user_plots
 
     skip = (record.state_dir(cfg.root), out, report_dir or out)  # never copy mlci's own images
-    user, warnings = drawing.copy_user_plots(cfg.train.plots, cfg.root, out / "plots", exclude=skip)
+    user, warnings = user_plots.copy_user_plots(
+        cfg.train.plots, cfg.root, out / "plots", exclude=skip
+    )
     for w in warnings:
         output.warn(w)
     notes += warnings
@@ -194,29 +196,29 @@ def _draw(
     task: str | None,
     plots_dir: Path,
 ) -> list[Plot]:
-    from mlci.report.markdown import PLOT_TITLES
-    from mlci.report.plots import figures as drawing
+    from mlci.report.plots import bars, confusion, curves, history, regression, slices
+    from mlci.report.value import PLOT_TITLES
 
     titles = dict(PLOT_TITLES)
     higher = inputs.config.higher_is_better
     todo: list[Figure] = []
     if "metrics" in wanted and inputs.comparison.has_baseline:
         rows = [(r.name, r.base, r.head, r.higher_is_better) for r in inputs.comparison.rows]
-        todo.append(("metrics", drawing.metric_bars, (rows, plots_dir), {}))
+        todo.append(("metrics", bars.metric_bars, (rows, plots_dir), {}))
     if head_df is not None and task == "classification":
         if "confusion_matrix" in wanted:
             args = (base_df, head_df, plots_dir)
-            todo.append(("confusion_matrix", drawing.confusion_matrices, args, {}))
+            todo.append(("confusion_matrix", confusion.confusion_matrices, args, {}))
         if "roc" in wanted or "pr" in wanted:
-            todo.append(("roc_pr", drawing.roc_pr, (base_df, head_df, plots_dir), {}))
+            todo.append(("roc_pr", curves.roc_pr, (base_df, head_df, plots_dir), {}))
     if head_df is not None and task == "regression" and "residuals" in wanted:
-        todo.append(("residuals", drawing.regression, (base_df, head_df, plots_dir), {}))
+        todo.append(("residuals", regression.regression, (base_df, head_df, plots_dir), {}))
     if "history" in wanted and inputs.history and inputs.history_metric:
         value = inputs.head.metrics.get(inputs.history_metric)
         point = (inputs.head.sha[:7], value) if value is not None else None
         args = (inputs.history, inputs.history_metric, plots_dir)
         options = {"head": point, "higher_is_better": higher(inputs.history_metric)}
-        todo.append(("history", drawing.history, args, options))
+        todo.append(("history", history.history, args, options))
     if "slices" in wanted:
         for table in inputs.slices:
             rows_ = [
@@ -225,7 +227,7 @@ def _draw(
                 if r.get("delta") is not None
             ]
             options = {"higher_is_better": higher(table.metric)}
-            todo.append(("slices", drawing.slice_deltas, (rows_, table.metric, plots_dir), options))
+            todo.append(("slices", slices.slice_deltas, (rows_, table.metric, plots_dir), options))
     made: list[Plot] = []
     for (kind, *_), drawn in zip(todo, _draw_all(todo), strict=True):
         for path in drawn if isinstance(drawn, list) else [drawn]:

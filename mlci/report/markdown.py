@@ -1,73 +1,25 @@
-"""The report a reviewer reads: markdown for the PR comment, the same as one HTML file,
-and result.json for machines.
+"""report.md, the comment a reviewer reads on the pull request, rendered from its template.
 
-`render` returns text and writes nothing; `write` puts the three files in the report
-directory. The markdown always fits GitHub's comment limit: long tables are cut first,
-then the log, and the report says what was cut and where the full data is.
+`render` returns text and writes nothing. The markdown always fits GitHub's comment limit:
+long tables are cut first, then the log, and the report says what was cut and where the
+full data is.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import html as htmllib
-import json
-import mimetypes
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from mlci import __version__, redact
-from mlci.baseline import Baseline
-from mlci.compare import Comparison
+from mlci import __version__
 from mlci.judge.gates import RuleResult, Verdict
-from mlci.record import RunRecord, reused_line
+from mlci.record import reused_line
 from mlci.report import tables
 from mlci.report.fit import COMMENT_LIMIT, fit
+from mlci.report.value import ICONS, Plot, Report, SliceTable
 
 MARKER = "<!-- mlci-report:{name} -->"
-ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
-
-
-@dataclass(frozen=True)
-class Plot:
-    title: str
-    path: Path  # the image in the report directory
-    link: str = ""  # its path relative to the report directory: plots/NAME.png
-    width: int = 800
-
-    @property
-    def href(self) -> str:
-        return self.link or f"plots/{self.path.name}"
-
-
-@dataclass(frozen=True)
-class SliceTable:
-    """Per-slice rows of one rule, already formatted (worst first)."""
-
-    title: str
-    metric: str
-    rows: tuple[Mapping[str, str], ...]
-    failed: int = 0
-    data: tuple[Mapping[str, Any], ...] = ()  # the same rows as numbers, for result.json
-
-
-@dataclass(frozen=True)
-class Report:
-    name: str
-    title: str
-    head: RunRecord
-    baseline: Baseline
-    comparison: Comparison
-    verdict: Verdict
-    precision: int = 4
-    plots: tuple[Plot, ...] = ()
-    slices: tuple[SliceTable, ...] = ()
-    log_tail: str = ""
-    timings: Mapping[str, float] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()  # warnings a reviewer should see (plot globs, fallbacks)
-    run_url: str | None = None
 
 
 def marker(name: str) -> str:
@@ -241,98 +193,3 @@ def _footer(report: Report) -> str:
     if report.run_url:
         parts.append(f"[workflow run]({report.run_url})")
     return " · ".join(parts)
-
-
-# --- the other two files ----------------------------------------------------------------
-
-
-def to_html(markdown_text: str, title: str, images: Mapping[str, Path]) -> str:
-    """One self-contained page with the same content: images inlined as data URIs."""
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
-    body = md.render(markdown_text)
-    for src, path in images.items():
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        mime = mimetypes.guess_type(path.name)[0] or "image/png"
-        body = body.replace(f'src="{htmllib.escape(src)}"', f'src="data:{mime};base64,{data}"')
-    return HTML_PAGE.format(title=htmllib.escape(title), body=body)
-
-
-HTML_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy"
-  content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<title>{title}</title>
-<style>
-body {{ font: 14px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2328;
-  max-width: 980px; margin: 24px auto; padding: 0 16px; }}
-table {{ border-collapse: collapse; margin: 8px 0 16px; }}
-th, td {{ border: 1px solid #d1d9e0; padding: 4px 10px; }}
-th {{ background: #f6f8fa; }} tr:nth-child(even) td {{ background: #fbfbfc; }}
-code {{ background: #eff1f3; padding: 1px 4px; border-radius: 4px; font-size: 90%; }}
-pre {{ background: #f6f8fa; padding: 12px; overflow: auto; border-radius: 6px; }}
-pre code {{ background: none; padding: 0; }}
-img {{ max-width: 100%; height: auto; display: block; margin: 8px 0; }}
-blockquote {{ margin: 8px 0; padding: 0 12px; color: #59636e; border-left: 4px solid #d1d9e0; }}
-details {{ margin: 8px 0; }} summary {{ cursor: pointer; }}
-</style></head>
-<body>
-{body}
-</body></html>
-"""
-
-
-def result_data(report: Report) -> dict[str, Any]:
-    """result.json: rows, gate outcomes, verdict and baseline provenance."""
-    v = report.verdict
-    return {
-        "schema": 1,
-        "name": report.name,
-        "verdict": "passed" if v.passed else "failed",
-        "blessed": v.blessed,
-        "failed_gates": v.failed,
-        "skipped_gates": v.skipped,
-        "head": {
-            "sha": report.head.sha,
-            "dirty": report.head.dirty,
-            "trained_by": report.head.info.get("trained_by"),
-            "reused_from": report.head.reused_from,
-        },
-        "baseline": report.baseline.to_dict(),
-        "gates": v.to_dict(),
-        "comparison": report.comparison.to_dict(),
-        "slices": [{"title": s.title, "rows": list(s.data)} for s in report.slices],
-        "plots": [p.href for p in report.plots],
-        "timings": dict(report.timings),
-        "notes": list(report.notes),
-        "mlci": __version__,
-    }
-
-
-def write(report: Report, out_dir: Path) -> dict[str, Path]:
-    """report.md (exactly the comment body), report.html and result.json in out_dir."""
-    markdown_text = redact.text(render(report))
-    paths = {
-        "md": out_dir / "report.md",
-        "html": out_dir / "report.html",
-        "json": out_dir / "result.json",
-    }
-    paths["md"].write_text(markdown_text, encoding="utf-8")
-    images = {p.href: p.path for p in report.plots}
-    paths["html"].write_text(to_html(markdown_text, report.title, images), encoding="utf-8")
-    data = json.dumps(result_data(report), indent=2, allow_nan=False)
-    paths["json"].write_text(redact.text(data) + "\n", encoding="utf-8")
-    return paths
-
-
-PLOT_TITLES: Sequence[tuple[str, str]] = (
-    ("metrics", "Metrics, base vs head"),
-    ("confusion_matrix", "Confusion matrices"),
-    ("roc", "ROC curve"),
-    ("pr", "Precision-recall curve"),
-    ("residuals", "Residuals"),
-    ("history", "History on the base branch"),
-    ("slices", "Slices"),
-)

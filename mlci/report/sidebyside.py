@@ -1,7 +1,7 @@
 """Base beside head for what the training itself drew: dvclive's per-step series as two
 curves on one plot, and the user's own images (`train.plots`) as two panels.
 
-Imports matplotlib (through the figures), so only the report stage imports this module.
+Imports matplotlib (through the figure style), so only the report stage imports this module.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlci.report.plots import figures as drawing
+from mlci.report.plots.style import BASE, HEAD, figure, save, slug, styled
 
 SERIES = "series.json"  # in a run record: dvclive's per-step values, name -> [[step, value]]
 USER_IMAGES = "user"  # in a run record: the train.plots images, named as in the report
@@ -31,18 +31,18 @@ def series_curves(base_dir: Path | None, head_dir: Path | None, out_dir: Path) -
     base, head = load_series(base_dir), load_series(head_dir)
     made = []
     for name, points in sorted(head.items()):
-        with drawing._style():
-            fig = drawing._figure(3.6)
+        with styled():
+            fig = figure(3.6)
             ax = fig.subplots()
             if name in base:
                 xs, ys = zip(*base[name], strict=True)
-                ax.plot(xs, ys, color=drawing.BASE, marker="o", markersize=3, label="base")
+                ax.plot(xs, ys, color=BASE, marker="o", markersize=3, label="base")
             xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, color=drawing.HEAD, marker="o", markersize=3, label="head")
+            ax.plot(xs, ys, color=HEAD, marker="o", markersize=3, label="head")
             ax.set_xlabel("step")
             ax.set_title(f"{name} per step")
             ax.legend(loc="best", fontsize=8)
-        made.append(drawing.save(fig, out_dir / f"series-{drawing._slug(name)}.png"))
+        made.append(save(fig, out_dir / f"series-{slug(name)}.png"))
     return made
 
 
@@ -57,11 +57,11 @@ def user_image_pair(head_image: Path, base_dir: Path | None) -> bool:
         pixels = [matplotlib.image.imread(str(p)) for p in (base_image, head_image)]
     except (OSError, SyntaxError, ValueError):  # not a PNG matplotlib can read: shown as is
         return False
-    with drawing._style():
-        fig = drawing._figure(4.0)
+    with styled():
+        fig = figure(4.0)
         for ax, image, title in zip(fig.subplots(1, 2), pixels, ("base", "head"), strict=True):
             ax.imshow(image)
             ax.set_title(title)
             ax.axis("off")
-    drawing.save(fig, head_image)
+    save(fig, head_image)
     return True

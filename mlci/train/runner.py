@@ -227,7 +227,7 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
     if got is not None:  # the run's metrics and params, then the files'
         values, params = mlflow_run.merge(got, values), {**got.params, **params}
         predictions = predictions or got.predictions
-    assert values is not None  # config.py requires train.metrics without train.mlflow
+    assert values is not None  # mlci.config requires train.metrics without train.mlflow
     return _Done(
         values=values,
         params=params,
@@ -255,9 +255,9 @@ def _drawn_by_training(config: TrainConfig, workdir: Path, tmp: Path) -> dict[st
         extra["series.json"] = tmp / "series.json"
         extra["series.json"].write_text(json.dumps(series), encoding="utf-8")
     if config.plots:
-        from mlci.report.plots import figures as drawing
+        from mlci.report.plots import user as user_plots
 
-        images, _ = drawing.copy_user_plots(config.plots, workdir, tmp / "images")
+        images, _ = user_plots.copy_user_plots(config.plots, workdir, tmp / "images")
         extra.update({f"user/{image.name}": image for image in images})
     return extra
 

@@ -21,7 +21,7 @@ BASE, HEAD, FAILED, NOTE = (
     "#1f6fb4",
     "#d62728",
     "#6b6b6b",
-)  # as mlci.report.plots.figures
+)  # as mlci.report.plots.style
 
 
 def jobs(
