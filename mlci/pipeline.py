@@ -287,7 +287,7 @@ def _preload_report_libraries(config: Config) -> None:
             import mlci.report.plots.figures  # pandas, numpy, matplotlib with Agg
 
             if stats:
-                import mlci.judge.stats  # noqa: F401  (scipy)
+                import mlci.judge.paired  # noqa: F401  (scipy)
 
     threading.Thread(target=load, name="mlci-preload", daemon=True).start()
 

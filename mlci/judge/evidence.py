@@ -1,7 +1,7 @@
 """The per-example evidence behind `noise:` and `slices:` rules, from the predictions of
 head and baseline: a paired test per rule and the rule evaluated on every slice.
 
-Imported only when a rule asks for it (numpy, pandas and scipy come with stats).
+Imported only when a rule asks for it (numpy, pandas and scipy come with the paired tests).
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from mlci.errors import MetricsError
 from mlci.judge.gates import Check, Noise
 from mlci.record import RunRecord
 from mlci.report.markdown import SliceTable
+from mlci.sources.registry import PROPORTIONS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlci.judge.stats import SliceResult
+    from mlci.judge.slices import SliceResult
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _absolute(rule: GateRule) -> bool:
 
 
 def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
-    from mlci.judge import stats
+    from mlci.judge.align import align
     from mlci.sources import predictions
 
     hp = head.predictions_path
@@ -138,7 +139,7 @@ def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
         return None
     if bp is None:
         return _Pair(None, predictions.load(hp, side="head"), "", str(hp))
-    b, h = stats.align(
+    b, h = align(
         predictions.load(bp, side="base"),
         predictions.load(hp, side="head"),
         base_name=str(bp),
@@ -148,37 +149,37 @@ def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
 
 
 def _why_not(rule: GateRule, head: RunRecord, pair: _Pair | None) -> str | None:
-    from mlci.judge import stats
+    from mlci.judge.values import unsupported
 
     if pair is None or pair.base is None:
         side = "the head" if pair is None else "the baseline"
         return f"no predictions for {side} (train.predictions)"
-    reason = stats.unsupported(rule.metric, pair.head)
+    reason = unsupported(rule.metric, pair.head)
     if reason is not None:
         return f"{rule.metric} cannot be computed from the predictions: {reason}"
     return None
 
 
 def _head_only(rule: GateRule, pair: _Pair) -> str | None:
-    from mlci.judge import stats
+    from mlci.judge.values import unsupported
 
-    reason = stats.unsupported(rule.metric, pair.head)
+    reason = unsupported(rule.metric, pair.head)
     return None if reason is None else f"{rule.metric} cannot be computed: {reason}"
 
 
 def _paired(rule: GateRule, pair: _Pair | None, config: Config) -> Noise | str:
     """The one-sided test in the direction of the bound, or why the plain bound decides."""
-    from mlci.judge import stats
+    from mlci.judge import paired
 
     assert rule.noise is not None and pair is not None and pair.base is not None
-    if len(pair.head) < stats.MIN_EXAMPLES:
-        return f"{len(pair.head)} examples are too few to test (fewer than {stats.MIN_EXAMPLES})"
+    if len(pair.head) < paired.MIN_EXAMPLES:
+        return f"{len(pair.head)} examples are too few to test (fewer than {paired.MIN_EXAMPLES})"
     side = "greater" if rule.max_drop is None else "less"  # the same interval either way
-    test = stats.paired_test(
+    test = paired.paired_test(
         rule.metric, pair.base, pair.head, confidence=rule.noise, alternative=side
     )
     higher = config.higher_is_better(rule.metric)
-    pp = rule.metric in stats.PROPORTIONS
+    pp = rule.metric in PROPORTIONS
     text = test.describe(higher, percent_points=pp, precision=config.precision)
     how = f"{test.method}, one-sided {100 * rule.noise:g}%, n={test.n}"
     return Noise(low=test.low, high=test.high, text=f"{text} ({how})")
@@ -193,12 +194,12 @@ def _direction(rule: GateRule) -> str:
 
 def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTable | None]:
     """The rule on every slice big enough to gate; one check that names the failing ones."""
-    from mlci.judge import stats
+    from mlci.judge.slices import slice_table
 
     higher = config.higher_is_better(rule.metric)
     label = ", ".join(rule.slices)
     try:
-        rows = stats.slice_table(
+        rows = slice_table(
             rule.metric,
             pair.base,
             pair.head,
@@ -212,7 +213,7 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
         )
     except MetricsError as e:  # a slice column that is not there: the rule fails, and says so
         return Check("slices", label, "failed", e.sentence()), None
-    pp = rule.metric in stats.PROPORTIONS
+    pp = rule.metric in PROPORTIONS
     verdicts = [_slice_verdict(rule, r, higher, config.precision) for r in rows]
     failing = [(r, why) for r, why in zip(rows, verdicts, strict=True) if why]
     gated = sum(1 for r in rows if r.gated)
@@ -280,7 +281,7 @@ def _row(
     higher: bool,
     has_base: bool,
 ) -> Mapping[str, str]:
-    from mlci.judge import stats
+    from mlci.judge import paired
     from mlci.report import tables
 
     if not r.gated:
@@ -292,7 +293,7 @@ def _row(
     if r.paired is not None:
         note += f" · {r.paired.describe(higher, pp, precision)}"
     elif rule.noise is not None and r.gated and has_base and not why:
-        note += f" · plain bound: too few to test (n < {stats.MIN_EXAMPLES})"
+        note += f" · plain bound: too few to test (n < {paired.MIN_EXAMPLES})"
     return {
         "label": tables.escape(f"{r.column}={r.value}"),
         "n": str(r.n),

@@ -1,0 +1,9 @@
+"""Array type names shared by the statistics modules of judge/."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
