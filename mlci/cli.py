@@ -125,11 +125,11 @@ def gate(config: ConfigOpt = None) -> int:
 
     Uses what `mlci diff` or `mlci run` compared last, with the rules of mlci.yaml now."""
     from mlci import pipeline, workspace
-    from mlci.judge import gates
+    from mlci.report import rules
 
     ws = workspace.open_workspace(config)
     verdict = pipeline.gate_last(ws)
-    output.result(gates.format_rules(verdict, ws.config.precision))
+    output.result(rules.format_rules(verdict, ws.config.precision))
     return 0 if verdict.passed else 1
 
 

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from mlci.baseline import Baseline
     from mlci.compare import Comparison
     from mlci.config import Config
+    from mlci.judge.evidence import SliceTable
     from mlci.judge.gates import Verdict
-    from mlci.report.markdown import Report, SliceTable
+    from mlci.report.markdown import Report
 
 
 def train_head(ws: Workspace) -> RunRecord:
@@ -376,13 +377,13 @@ def report_last(ws: Workspace, out: Path | None) -> Outcome:
 def summary_lines(outcome: Outcome, precision: int) -> str:
     """What `mlci run` and `mlci report` print: the rules, the verdict, the files."""
     from mlci.config import display_path
-    from mlci.judge import gates
+    from mlci.report import rules
     from mlci.report.markdown import verdict_words
 
     _, words = verdict_words(outcome.verdict)
     lines = []
     if outcome.verdict.results:
-        lines.append(gates.format_rules(outcome.verdict, precision).rstrip())
+        lines.append(rules.format_rules(outcome.verdict, precision).rstrip())
     lines.append(f"verdict: {words}")
     for key in ("md", "html", "json"):
         lines.append(f"{key:>4}: {display_path(outcome.paths[key])}")

@@ -15,6 +15,7 @@ from mlci import config
 from mlci.errors import ConfigError, MetricsError
 from mlci.judge import align, evidence, gates, paired, values
 from mlci.record import RunRecord
+from mlci.report import rules
 from mlci.sources import predictions
 
 
@@ -161,7 +162,8 @@ def test_slices_too_small_to_test_fall_back_to_the_plain_bound_and_say_so(
         == "1 of 5 slices fail: grp=g3: drop 0.7500 > 0.5 (plain bound: too few to test)"
     )
     (table,) = found.slices
-    notes = {row["label"]: row["note"] for row in table.rows}
+    cells = [rules.slice_cells(row, table, cfg.precision) for row in table.rows]
+    notes = {c["label"]: c["note"] for c in cells}
     assert notes["grp=g3"].endswith("(plain bound: too few to test)")
     assert notes["grp=g0"] == "✅ · plain bound: too few to test (n &lt; 10)"
 

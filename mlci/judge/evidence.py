@@ -17,13 +17,67 @@ from mlci.config import Config, GateRule
 from mlci.errors import MetricsError
 from mlci.judge.gates import Check, Noise
 from mlci.record import RunRecord
-from mlci.report.markdown import SliceTable
 from mlci.sources.registry import PROPORTIONS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from mlci.judge.slices import SliceResult
+
+
+@dataclass(frozen=True)
+class SliceRow:
+    """One slice of a rule: its numbers, why it breaks the rule and what its test found."""
+
+    column: str
+    value: str
+    n: int
+    base: float | None  # None: the baseline has no predictions
+    head: float
+    delta: float
+    gated: bool  # n >= min_slice_size
+    reason: str  # why it breaks the rule, '' when it holds (or is too small to gate)
+    test: str  # the paired test's words, or why there is none; '' when noise is not asked
+    low: float | None = None  # the paired test's interval of head - base
+    high: float | None = None
+    p_adjusted: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """For result.json and the plots: non-finite numbers as null."""
+        return {
+            "label": f"{self.column}={self.value}",
+            "column": self.column,
+            "value": self.value,
+            "n": self.n,
+            "base": _finite(self.base),
+            "head": _finite(self.head),
+            "delta": _finite(self.delta),
+            "gated": self.gated,
+            "failed": bool(self.reason),
+            "reason": self.reason,
+            "low": _finite(self.low),
+            "high": _finite(self.high),
+            "p_adjusted": self.p_adjusted,
+        }
+
+
+@dataclass(frozen=True)
+class SliceTable:
+    """Per-slice results of one rule, worst first."""
+
+    title: str
+    metric: str
+    rows: tuple[SliceRow, ...]
+    min_size: int  # smaller slices are shown, not gated
+    failed: int = 0
+
+    @property
+    def data(self) -> tuple[dict[str, Any], ...]:
+        return tuple(r.to_dict() for r in self.rows)
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -66,9 +120,9 @@ def from_json(data: Mapping[str, Any]) -> Evidence:
         SliceTable(
             title=t["title"],
             metric=t["metric"],
-            rows=tuple(t["rows"]),
+            rows=tuple(SliceRow(**r) for r in t["rows"]),
+            min_size=int(t["min_size"]),
             failed=int(t["failed"]),
-            data=tuple(t["data"]),
         )
         for t in data["slices"]
     )
@@ -241,8 +295,8 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
             _row(r, why, pp, config.precision, rule, higher, pair.base is not None)
             for r, why in zip(rows, verdicts, strict=True)
         ),
+        min_size=rule.min_slice_size,
         failed=len(failing),
-        data=tuple(_data(r, why) for r, why in zip(rows, verdicts, strict=True)),
     )
     return check, table
 
@@ -280,47 +334,25 @@ def _row(
     rule: GateRule,
     higher: bool,
     has_base: bool,
-) -> Mapping[str, str]:
+) -> SliceRow:
     from mlci.judge import paired
-    from mlci.report import tables
 
-    if not r.gated:
-        note = f"too small to gate (n < {rule.min_slice_size})"
-    elif why:
-        note = f"❌ {why}"
-    else:
-        note = "✅"
+    test = ""
     if r.paired is not None:
-        note += f" · {r.paired.describe(higher, pp, precision)}"
+        test = r.paired.describe(higher, pp, precision)
     elif rule.noise is not None and r.gated and has_base and not why:
-        note += f" · plain bound: too few to test (n < {paired.MIN_EXAMPLES})"
-    return {
-        "label": tables.escape(f"{r.column}={r.value}"),
-        "n": str(r.n),
-        # no baseline predictions: nothing to show, not a NaN the baseline produced
-        "base": tables.number(r.base if has_base else None, precision),
-        "head": tables.number(r.head, precision),
-        "delta": tables.signed(r.delta, precision),
-        "note": tables.escape(note),
-    }
-
-
-def _data(r: SliceResult, why: str) -> Mapping[str, Any]:
-    def num(x: float) -> float | None:
-        return x if math.isfinite(x) else None
-
-    return {
-        "label": f"{r.column}={r.value}",
-        "column": r.column,
-        "value": r.value,
-        "n": r.n,
-        "base": num(r.base),
-        "head": num(r.head),
-        "delta": num(r.delta),
-        "gated": r.gated,
-        "failed": bool(why),
-        "reason": why,
-        "low": num(r.paired.low) if r.paired else None,
-        "high": num(r.paired.high) if r.paired else None,
-        "p_adjusted": r.adjusted_p,
-    }
+        test = f"plain bound: too few to test (n < {paired.MIN_EXAMPLES})"
+    return SliceRow(
+        column=r.column,
+        value=r.value,
+        n=r.n,
+        base=r.base if has_base else None,
+        head=r.head,
+        delta=r.delta,
+        gated=r.gated,
+        reason=why,
+        test=test,
+        low=r.paired.low if r.paired else None,
+        high=r.paired.high if r.paired else None,
+        p_adjusted=r.adjusted_p,
+    )

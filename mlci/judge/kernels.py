@@ -189,7 +189,7 @@ def _auc_linear(truth: NDArray[np.bool_], probs_b: FloatArray, probs_h: FloatArr
     half), and (U_j - AUC) / n_neg at a negative j, U_j the share of positives that
     outrank it. Its error is O(1/n) against a spread of O(1/sqrt(n)), so with a million
     rows the bootstrap of this sum is the bootstrap of the AUC; sums resample fast by
-    strata (see `_stratified_sums`).
+    strata (see `bootstrap._stratified_sums`).
     """
     classes = _auc_classes(truth)
     point = np.zeros(2)

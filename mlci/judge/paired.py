@@ -249,7 +249,7 @@ def paired_test(
 ) -> Paired:
     """Is head - base real? Tango's score test for accuracy, a paired bootstrap otherwise.
 
-    The inputs must be aligned (see `align`): row i of both is the same example. With
+    The inputs must be aligned (see `align.align`): row i of both is the same example. With
     `alternative` "less" (is head worse?) or "greater", the test is one-sided and the
     interval's ends are the one-sided bounds at `confidence`.
     """
@@ -270,7 +270,7 @@ def paired_bootstrap(
     """The paired percentile bootstrap for any metric, accuracy included (for comparison).
 
     Beyond `exact_limit` rows x resamples, sum-based metrics (rmse, mae, r2, log_loss) are
-    resampled by strata (see `_stratified_sums`); label metrics are always exact.
+    resampled by strata (see `bootstrap._stratified_sums`); label metrics are always exact.
     """
     return paired_evidence(
         metric, base, head, seed=seed, resamples=resamples, bootstrap=True, exact_limit=exact_limit

@@ -21,9 +21,10 @@ from typing import Any
 from mlci import __version__, redact
 from mlci.baseline import Baseline
 from mlci.compare import Comparison
+from mlci.judge.evidence import SliceTable
 from mlci.judge.gates import RuleResult, Verdict
 from mlci.record import RunRecord, reused_line
-from mlci.report import tables
+from mlci.report import rules, tables
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on an issue comment body, in characters
 MARKER = "<!-- mlci-report:{name} -->"
@@ -40,17 +41,6 @@ class Plot:
     @property
     def href(self) -> str:
         return self.link or f"plots/{self.path.name}"
-
-
-@dataclass(frozen=True)
-class SliceTable:
-    """Per-slice rows of one rule, already formatted (worst first)."""
-
-    title: str
-    metric: str
-    rows: tuple[Mapping[str, str], ...]
-    failed: int = 0
-    data: tuple[Mapping[str, Any], ...] = ()  # the same rows as numbers, for result.json
 
 
 @dataclass(frozen=True)
@@ -119,7 +109,7 @@ def _render(
         # without a baseline, describe() already is the list of reasons: shown once
         "tried": tables.escape("; ".join(report.baseline.tried)) if report.baseline.found else "",
         "gate_rows": [gate_row(r, p) for r in report.verdict.results],
-        "slice_tables": [_slices(s, slice_rows) for s in report.slices],
+        "slice_tables": [_slices(s, slice_rows, p) for s in report.slices],
         "metric_table": tables.markdown(report.comparison, p, limit=rows),
         "plots": [
             {"url": _attr(url(pl)), "title": _attr(pl.title), "width": pl.width}
@@ -188,11 +178,11 @@ def gate_row(result: RuleResult, precision: int) -> dict[str, str]:
     }
 
 
-def _slices(table: SliceTable, limit: int) -> dict[str, Any]:
-    rows = list(table.rows)
+def _slices(table: SliceTable, limit: int, precision: int) -> dict[str, Any]:
+    rows = table.rows
     return {
         "title": tables.escape(table.title),
-        "rows": rows[:limit],
+        "rows": [rules.slice_cells(r, table, precision) for r in rows[:limit]],
         "failed": table.failed,
         "more": max(0, len(rows) - limit),
     }
