@@ -1,7 +1,8 @@
 """The per-example evidence behind `noise:` and `slices:` rules, from the predictions of
 head and baseline: a paired test per rule and the rule evaluated on every slice.
 
-Imported only when a rule asks for it (numpy, pandas and scipy come with the paired tests).
+Light itself, as the report imports its values: numpy, pandas and scipy come with the
+paired tests, imported only when a rule asks for them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlci.judge.slices import SliceResult
+
+
+_SAVED_FORM = 2  # of to_json's output: a last.json saved in another form is recomputed
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,12 @@ def needed(config: Config) -> bool:
 
 def rules_key(config: Config) -> str:
     """What the evidence depends on in mlci.yaml: the rules (lines aside), directions and
-    the precision its words are written with."""
+    the precision its words are written with; and the form it is saved in."""
     rules = [{**dataclasses.asdict(r), "line": 0} for r in config.gates]
     directions = {r.metric: config.higher_is_better(r.metric) for r in config.gates}
-    return json.dumps([rules, directions, config.precision], sort_keys=True, default=str)
+    return json.dumps(
+        [rules, directions, config.precision, _SAVED_FORM], sort_keys=True, default=str
+    )
 
 
 def to_json(found: Evidence) -> dict[str, Any]:
@@ -270,24 +276,7 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
     pp = rule.metric in PROPORTIONS
     verdicts = [_slice_verdict(rule, r, higher, config.precision) for r in rows]
     failing = [(r, why) for r, why in zip(rows, verdicts, strict=True) if why]
-    gated = sum(1 for r in rows if r.gated)
-    if failing:
-        worst = "; ".join(f"{r.column}={r.value}: {why}" for r, why in failing[:3])
-        more = f" (+{len(failing) - 3} more)" if len(failing) > 3 else ""
-        check = Check(
-            "slices", label, "failed", f"{len(failing)} of {gated} slices fail: {worst}{more}"
-        )
-    elif gated == 0:
-        check = Check(
-            "slices",
-            label,
-            "skipped",
-            f"every slice is smaller than min_slice_size ({rule.min_slice_size})",
-        )
-    else:
-        small = len(rows) - gated
-        note = f", {small} too small to gate (n < {rule.min_slice_size})" if small else ""
-        check = Check("slices", label, "passed", f"all {gated} slices pass{note}")
+    check = _slices_check(rule, label, failing, len(rows), sum(1 for r in rows if r.gated))
     table = SliceTable(
         title=f"{rule.metric} by {label}",
         metric=rule.metric,
@@ -299,6 +288,28 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
         failed=len(failing),
     )
     return check, table
+
+
+def _slices_check(
+    rule: GateRule, label: str, failing: list[tuple[SliceResult, str]], total: int, gated: int
+) -> Check:
+    """One check for all the slices: the first failing ones, or why none could fail."""
+    if failing:
+        worst = "; ".join(f"{r.column}={r.value}: {why}" for r, why in failing[:3])
+        more = f" (+{len(failing) - 3} more)" if len(failing) > 3 else ""
+        return Check(
+            "slices", label, "failed", f"{len(failing)} of {gated} slices fail: {worst}{more}"
+        )
+    if gated == 0:
+        return Check(
+            "slices",
+            label,
+            "skipped",
+            f"every slice is smaller than min_slice_size ({rule.min_slice_size})",
+        )
+    small = total - gated
+    note = f", {small} too small to gate (n < {rule.min_slice_size})" if small else ""
+    return Check("slices", label, "passed", f"all {gated} slices pass{note}")
 
 
 def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool, precision: int) -> str:

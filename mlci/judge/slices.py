@@ -75,14 +75,7 @@ def slice_table(
             if tested and base is not None
             else None
         )
-    adjusted: list[float | None] = [None] * len(groups)
-    for column in columns:  # Holm within a column: its slices partition the examples
-        members = [
-            i for i, (c, _, _) in enumerate(groups) if c == column and evidence[i] is not None
-        ]
-        found = [e for i in members if (e := evidence[i]) is not None]
-        for i, p in zip(members, holm([e.p(alternative) for e in found]), strict=True):
-            adjusted[i] = p
+    adjusted = _holm_by_column(groups, evidence, columns, alternative)
     results = []
     for (column, value, rows), ev, adj in zip(groups, evidence, adjusted, strict=True):
         results.append(
@@ -99,8 +92,33 @@ def slice_table(
                 len(rows) >= min_size,
             )
         )
+    return _worst_first(results, higher_is_better, by_delta=base is not None)
+
+
+def _holm_by_column(
+    groups: Sequence[tuple[str, str, IntArray]],
+    evidence: Sequence[PairedEvidence | None],
+    columns: Sequence[str],
+    alternative: str,
+) -> list[float | None]:
+    """Holm-adjusted p per tested slice, within a column: its slices partition the examples."""
+    adjusted: list[float | None] = [None] * len(groups)
+    for column in columns:
+        members = [
+            i for i, (c, _, _) in enumerate(groups) if c == column and evidence[i] is not None
+        ]
+        found = [e for i in members if (e := evidence[i]) is not None]
+        for i, p in zip(members, holm([e.p(alternative) for e in found]), strict=True):
+            adjusted[i] = p
+    return adjusted
+
+
+def _worst_first(
+    results: list[SliceResult], higher_is_better: bool, *, by_delta: bool
+) -> list[SliceResult]:
+    """By head - base (by head alone without a baseline), undefined values last."""
     sign = 1.0 if higher_is_better else -1.0
-    key = [r.delta if base is not None else r.head for r in results]
+    key = [r.delta if by_delta else r.head for r in results]
     order = sorted(
         range(len(results)),
         key=lambda i: (math.isnan(key[i]), sign * key[i] if not math.isnan(key[i]) else 0.0),
