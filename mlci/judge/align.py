@@ -1,15 +1,13 @@
-"""Matching the two prediction files: row i of base and head is the same example.
-
-Imported lazily, only when a rule has `noise` or `slices`, so pandas and numpy come at
-the top.
-"""
+"""Matching the two prediction files: row i of base and head is the same example."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlci.errors import MetricsError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESERVED = ("id", "y_true", "y_pred", "y_score")
 
@@ -59,6 +57,8 @@ def _align_by_id(
 
 
 def _ids(frame: pd.DataFrame, name: str) -> pd.Index:
+    import pandas as pd
+
     ids = pd.Index(_id_text(frame["id"]))
     if not ids.is_unique:
         dup = ids[ids.duplicated()].unique()
@@ -72,6 +72,9 @@ def _ids(frame: pd.DataFrame, name: str) -> pd.Index:
 
 def _id_text(ids: pd.Series) -> pd.Series:
     """Ids as text, numbers written one way: 7, 7.0 and "7" are the same example."""
+    import numpy as np
+    import pandas as pd
+
     numeric = pd.to_numeric(ids, errors="coerce")
     if numeric.notna().all() and bool(np.all(np.isfinite(numeric))):
         whole = numeric.to_numpy(float) == np.round(numeric.to_numpy(float))
@@ -84,6 +87,9 @@ def _id_text(ids: pd.Series) -> pd.Series:
 def _check_same_truth(
     base: pd.DataFrame, head: pd.DataFrame, base_name: str, head_name: str, by_id: bool
 ) -> None:
+    import numpy as np
+    import pandas as pd
+
     b, h = base["y_true"], head["y_true"]
     numeric = pd.api.types.is_numeric_dtype(b) and pd.api.types.is_numeric_dtype(h)
     if numeric:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from mlci.judge.arrays import FloatArray, IntArray
-from mlci.judge.kernels import Kernel, Stat
+    from mlci.judge.arrays import FloatArray, IntArray
+    from mlci.judge.kernels import Kernel, Stat
 
 _CHUNK = 1 << 22  # elements of one block of resampling weights (~32 MB)
 _MULTINOMIAL_CELLS = 4096
@@ -22,6 +24,8 @@ def _weights(
     kernel: Kernel, n: int, resamples: int, rng: np.random.Generator
 ) -> Iterator[FloatArray]:
     """Blocks of bootstrap counts per cell: n rows drawn with replacement, per resample."""
+    import numpy as np
+
     cells = len(kernel.freq)
     compressed = kernel.rows is not None
     if compressed and (cells <= _MULTINOMIAL_CELLS or cells * 16 <= n):  # draw counts per cell
@@ -52,6 +56,8 @@ def _stratified_sums(
     that stratum's own mean and covariance (exact in the first two moments). The sum of
     those normals is one normal per resample, drawn at once.
     """
+    import numpy as np
+
     assert kernel.sums is not None and kernel.finish is not None
     order = np.argsort(_influence(kernel.sums, kernel.finish))
     values = np.column_stack([column[order] for column in kernel.sums.T])
@@ -78,6 +84,8 @@ def _stratified_sums(
 
 def _strata(n: int) -> IntArray:
     """Start rows of the strata: _TAIL singletons at each end, _STRATA equal ones between."""
+    import numpy as np
+
     tail = min(_TAIL, n // 8)
     inner = np.linspace(tail, n - tail, _STRATA + 1).round().astype(np.int64)[:-1]
     return np.unique(np.concatenate([np.arange(tail), inner, np.arange(n - tail, n)]))
@@ -85,6 +93,8 @@ def _strata(n: int) -> IntArray:
 
 def _influence(sums: FloatArray, finish: Stat) -> FloatArray:
     """Each row's first-order effect on head - base (numerical gradient at the full sums)."""
+    import numpy as np
+
     total = sums.sum(axis=0)
     step = 1e-6 * np.maximum(np.abs(total), 1.0)
     probe = np.concatenate([total + np.diag(step), total - np.diag(step)])
@@ -97,6 +107,8 @@ def _influence(sums: FloatArray, finish: Stat) -> FloatArray:
 def bootstrap_deltas(
     kernel: Kernel, n: int, resamples: int, seed: int, exact_limit: int
 ) -> FloatArray:
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     stratify = (
         kernel.sums is not None
@@ -114,6 +126,8 @@ def bootstrap_deltas(
 
 
 def percentile_interval(deltas: FloatArray, confidence: float) -> tuple[float, float]:
+    import numpy as np
+
     finite = deltas[np.isfinite(deltas)]
     if not len(finite):
         return math.nan, math.nan
@@ -124,6 +138,8 @@ def percentile_interval(deltas: FloatArray, confidence: float) -> tuple[float, f
 
 def bootstrap_p(deltas: FloatArray) -> tuple[float, float]:
     """One-sided p-values (less, greater): the share of resamples on the other side of 0."""
+    import numpy as np
+
     finite = deltas[np.isfinite(deltas)]
     if not len(finite):
         return 1.0, 1.0

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
-from numpy.typing import NDArray
-from scipy import sparse
+from typing import TYPE_CHECKING
 
 from mlci.errors import MetricsError
-from mlci.judge.arrays import FloatArray, IntArray
 from mlci.judge.values import probabilities
 from mlci.sources.registry import LABEL_METRICS, LOG_LOSS, REGRESSION_METRICS
 
-Stat = Callable[[FloatArray], FloatArray]  # weights (R, cells) -> (R, 2): base, head
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from numpy.typing import NDArray
+
+    from mlci.judge.arrays import FloatArray, IntArray
+
+    Stat = Callable[[FloatArray], FloatArray]  # weights (R, cells) -> (R, 2): base, head
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +39,8 @@ class Kernel:
 
 def build_kernel(metric: str, base: pd.DataFrame, head: pd.DataFrame, *, linear: bool) -> Kernel:
     """`linear`: many rows, so roc_auc may be taken to first order (see `_auc_linear`)."""
+    import numpy as np
+
     y = head["y_true"].to_numpy()
     if metric in LABEL_METRICS:
         return _label_kernel(metric, y, base["y_pred"].to_numpy(), head["y_pred"].to_numpy())
@@ -65,6 +69,8 @@ def build_kernel(metric: str, base: pd.DataFrame, head: pd.DataFrame, *, linear:
 
 
 def _sum_kernel(sums: FloatArray, finish: Stat) -> Kernel:
+    import numpy as np
+
     return Kernel(
         freq=np.ones(len(sums), np.int64),
         rows=None,
@@ -80,11 +86,15 @@ def _mean_finish(n: int) -> Stat:
 
 def _losses(truth: NDArray[np.bool_], probs: FloatArray) -> FloatArray:
     """Per-example log loss, clipped like sklearn.metrics.log_loss."""
+    import numpy as np
+
     eps = np.finfo(np.float64).eps
     return np.asarray(-np.log(np.clip(probs[truth], eps, 1 - eps)), dtype=np.float64)
 
 
 def _regression_kernel(metric: str, y: FloatArray, err_b: FloatArray, err_h: FloatArray) -> Kernel:
+    import numpy as np
+
     n = len(y)
     if metric == "mae":
         return _sum_kernel(np.column_stack([np.abs(err_b), np.abs(err_h)]), _mean_finish(n))
@@ -106,6 +116,10 @@ def _label_kernel(
     metric: str, y: NDArray[np.generic], pred_b: NDArray[np.generic], pred_h: NDArray[np.generic]
 ) -> Kernel:
     """Cells are the distinct (y_true, base y_pred, head y_pred) triples: exact and small."""
+    import numpy as np
+    import pandas as pd
+    from scipy import sparse
+
     n = len(y)
     codes, uniques = pd.factorize(np.concatenate([y, pred_b, pred_h]))
     k = len(uniques)
@@ -135,6 +149,7 @@ def _label_kernel(
 
 def _confusion_finish(metric: str, k: int, n: int) -> Stat:
     """Macro metrics from summed counts: support, predicted and true positives per class."""
+    import numpy as np
 
     def one(truth: FloatArray, pred: FloatArray, hits: FloatArray) -> FloatArray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -169,6 +184,8 @@ def _auc_kernel(truth: NDArray[np.bool_], probs_b: FloatArray, probs_h: FloatArr
 
     A resample without any example of a class (or without any other) has no AUC, as in
     scikit-learn: it is NaN, and left out of the interval and the p-value."""
+    import numpy as np
+
     classes = _auc_classes(truth)
     parts = [[_auc_part(truth[:, c], probs[:, c]) for c in classes] for probs in (probs_b, probs_h)]
 
@@ -191,6 +208,8 @@ def _auc_linear(truth: NDArray[np.bool_], probs_b: FloatArray, probs_h: FloatArr
     rows the bootstrap of this sum is the bootstrap of the AUC; sums resample fast by
     strata (see `bootstrap._stratified_sums`).
     """
+    import numpy as np
+
     classes = _auc_classes(truth)
     point = np.zeros(2)
     slope = np.zeros((len(truth), 2))
@@ -204,6 +223,8 @@ def _auc_linear(truth: NDArray[np.bool_], probs_b: FloatArray, probs_h: FloatArr
 
 def _auc_gradient(positive: NDArray[np.bool_], score: FloatArray) -> tuple[float, FloatArray]:
     """The AUC and its derivative in each row's weight (one sort, then in score order)."""
+    import numpy as np
+
     order = np.argsort(np.ascontiguousarray(score))
     ordered, hit = score[order], positive[order]
     group = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1  # tie groups, ascending
@@ -219,6 +240,8 @@ def _auc_gradient(positive: NDArray[np.bool_], score: FloatArray) -> tuple[float
 
 
 def _auc_part(positive: NDArray[np.bool_], score: FloatArray) -> Stat:
+    import numpy as np
+
     order = np.argsort(score, kind="stable")
     ordered = score[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # ties share a group

@@ -5,9 +5,6 @@ same examples (a paired test): Tango's score test and score interval for accurac
 difference of paired proportions), a paired bootstrap for the other metrics, each with
 the confidence interval of head - base. A gate asks in one direction (is it worse?), so
 its test is one-sided. docs/noise.md explains the method in plain words.
-
-Imported lazily, only when a rule has `noise` or `slices`, so numpy, pandas and scipy
-come at the top.
 """
 
 from __future__ import annotations
@@ -15,16 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
-from scipy import stats as sps
+from typing import TYPE_CHECKING
 
 from mlci.errors import MetricsError
-from mlci.judge.arrays import FloatArray, IntArray
 from mlci.judge.bootstrap import bootstrap_deltas, bootstrap_p, percentile_interval
 from mlci.judge.kernels import build_kernel
 from mlci.judge.values import unsupported
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlci.judge.arrays import FloatArray, IntArray
 
 SCORE_TESTS = frozenset({"accuracy"})  # a 0/1 score per example: Tango's score interval
 EXACT_LIMIT = 50_000_000  # rows x resamples beyond which sums are resampled by strata
@@ -131,6 +129,8 @@ def score_interval(losses: int, gains: int, n: int, confidence: float) -> tuple[
     share of losses given d (a quadratic's root). T(0) = (g - l) / sqrt(g + l) is the
     score test, so the interval excludes 0 exactly when that test rejects.
     """
+    import numpy as np
+
     low, high = score_intervals(np.array([losses]), np.array([gains]), n, confidence)
     return float(low[0]), float(high[0])
 
@@ -139,6 +139,9 @@ def score_intervals(
     losses: IntArray, gains: IntArray, n: int, confidence: float
 ) -> tuple[FloatArray, FloatArray]:
     """`score_interval` for many tables of n examples at once (bisection to 1e-13)."""
+    import numpy as np
+    from scipy import stats as sps
+
     if n < 1:
         raise ValueError("the score interval needs at least one example")
     z = float(sps.norm.ppf(0.5 + confidence / 2))
@@ -169,12 +172,16 @@ def score_intervals(
 
 def _score_p(losses: int, gains: int) -> tuple[float, float]:
     """One-sided p-values of the score test (T(0), McNemar's statistic): less, greater."""
+    from scipy import stats as sps
+
     m = losses + gains
     z = 0.0 if m == 0 else (gains - losses) / math.sqrt(m)
     return float(sps.norm.cdf(z)), float(sps.norm.sf(z))
 
 
 def _score(metric: str, base: pd.DataFrame, head: pd.DataFrame) -> PairedEvidence:
+    import numpy as np
+
     y = head["y_true"].to_numpy()
     right_b = base["y_pred"].to_numpy() == y
     right_h = head["y_pred"].to_numpy() == y
@@ -203,6 +210,8 @@ def paired_evidence(
     exact_limit: int = EXACT_LIMIT,
     names: tuple[str, str] = ("base predictions", "head predictions"),
 ) -> PairedEvidence:
+    import numpy as np
+
     if len(base) != len(head):
         raise ValueError("paired tests need aligned predictions: call align() first")
     if resamples < 1:
@@ -279,6 +288,8 @@ def paired_bootstrap(
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values: step-down, monotone, capped at 1."""
+    import numpy as np
+
     p = np.asarray(p_values, dtype=np.float64)
     if np.any(~((p >= 0) & (p <= 1))):
         raise ValueError(f"p-values must lie in [0, 1]: {list(p_values)}")

@@ -8,16 +8,19 @@ import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING
 
 from mlci.errors import MetricsError
 from mlci.judge.align import slice_columns
-from mlci.judge.arrays import IntArray
 from mlci.judge.paired import MIN_EXAMPLES, Paired, PairedEvidence, holm, paired_evidence
 from mlci.judge.values import metric_value
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from numpy.typing import NDArray
+
+    from mlci.judge.arrays import IntArray
 
 MISSING = "(missing)"
 
@@ -182,6 +185,9 @@ def _slice_groups(
     head_name: str,
 ) -> list[tuple[str, str, IntArray]]:
     """(column, value, row positions) for every value of every slice column, in value order."""
+    import numpy as np
+    import pandas as pd
+
     groups = []
     for column in columns:
         labels = _slice_labels(head, column, head_name)
@@ -203,6 +209,8 @@ def _slice_groups(
 
 
 def _slice_labels(frame: pd.DataFrame, column: str, name: str) -> NDArray[np.str_]:
+    import numpy as np
+
     if column not in frame.columns:
         existing = slice_columns(frame) or [str(c) for c in frame.columns]
         close = difflib.get_close_matches(column, existing, n=1)

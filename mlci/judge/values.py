@@ -1,20 +1,13 @@
 """A metric's value from prediction columns, as the built-in pipeline computes it, and why
 it cannot be computed from a given file.
-
-Imported lazily (pandas and numpy at the top; scikit-learn inside `metric_value`).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
-
-import numpy as np
-import pandas as pd
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from mlci.errors import MetricsError
-from mlci.judge.arrays import FloatArray
 from mlci.sources.registry import (
     LOG_LOSS,
     METRICS,
@@ -23,6 +16,13 @@ from mlci.sources.registry import (
     SCORE_METRICS,
     sklearn_score,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from numpy.typing import NDArray
+
+    from mlci.judge.arrays import FloatArray
 
 
 def supported(metric: str, df: pd.DataFrame) -> bool:
@@ -51,6 +51,9 @@ def metric_value(metric: str, df: pd.DataFrame) -> float:
 
 def unsupported(metric: str, df: pd.DataFrame) -> str | None:
     """Why `metric_value` cannot compute `metric` from these columns, or None."""
+    import numpy as np
+    import pandas as pd
+
     if metric not in METRICS:
         return f"not a per-example metric mlci knows (known: {', '.join(METRICS)})"
     need = ("y_true",) if metric in SCORE_METRICS else ("y_true", "y_pred")
@@ -79,6 +82,8 @@ def unsupported(metric: str, df: pd.DataFrame) -> str | None:
 
 def _score_problem(metric: str, df: pd.DataFrame) -> str | None:
     """Why the class scores cannot give this metric, as scikit-learn would refuse it."""
+    import numpy as np
+
     probs = probabilities(df)
     if probs is None:
         present = [_key(v) for v in np.unique(df["y_true"].to_numpy())]
@@ -102,6 +107,9 @@ def _score_problem(metric: str, df: pd.DataFrame) -> str | None:
 
 
 def _continuous(values: pd.Series) -> bool:
+    import numpy as np
+    import pandas as pd
+
     if not pd.api.types.is_float_dtype(values):
         return False
     array = values.to_numpy(float)
@@ -110,6 +118,8 @@ def _continuous(values: pd.Series) -> bool:
 
 def probabilities(df: pd.DataFrame) -> tuple[NDArray[np.generic], FloatArray] | None:
     """The classes (sorted, y_true's type) and a probability column per class."""
+    import numpy as np
+
     y = df["y_true"].to_numpy()
     present = np.unique(y)
     if "y_score" in df.columns and len(present) <= 2:
@@ -135,12 +145,16 @@ def probabilities(df: pd.DataFrame) -> tuple[NDArray[np.generic], FloatArray] | 
 
 def _key(value: object) -> str:
     """How a class appears in a score_<class> column name."""
+    import numpy as np
+
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
 
 
 def _typed(key: str, y: NDArray[np.generic]) -> Any:
+    import numpy as np
+
     if np.issubdtype(y.dtype, np.integer):
         return int(key)
     if np.issubdtype(y.dtype, np.floating):
