@@ -1,4 +1,6 @@
-"""Array type names shared by the statistics modules of judge/."""
+"""Array type names shared by the statistics modules of judge/; imported for type checking
+only, so numpy stays out of a plain import.
+"""
 
 from __future__ import annotations
 
