@@ -33,7 +33,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlci.judge import stats
+from mlci.judge import paired, slices
 
 SEEDS = 40
 FAMILIES: dict[str, Callable[[int], Any]] = {
@@ -77,7 +77,7 @@ PREVIOUS = {
 
 def noise_fails(base: pd.DataFrame, head: pd.DataFrame) -> bool:
     """`max_drop: 0.0, noise: true`: fail only on a significant drop (one-sided)."""
-    test = stats.paired_test("accuracy", base, head, alternative="less")
+    test = paired.paired_test("accuracy", base, head, alternative="less")
     return test.worse(higher_is_better=True)
 
 
@@ -87,13 +87,13 @@ def fixed_fails(base: pd.DataFrame, head: pd.DataFrame, max_drop: float) -> bool
 
 def slices_fail(base: pd.DataFrame, head: pd.DataFrame) -> bool:
     """`max_drop: 0.0, noise: true, slices: [ink]`: any slice significantly worse (Holm)."""
-    table = stats.slice_table("accuracy", base, head, ["ink"], confidence=0.95, alternative="less")
+    table = slices.slice_table("accuracy", base, head, ["ink"], confidence=0.95, alternative="less")
     return noise_fails(base, head) or any(r.worse(True) for r in table)
 
 
 def fixed_slices_fail(base: pd.DataFrame, head: pd.DataFrame, max_drop: float) -> bool:
     """`max_drop: 0.02, slices: [ink]` without noise."""
-    table = stats.slice_table("accuracy", base, head, ["ink"])
+    table = slices.slice_table("accuracy", base, head, ["ink"])
     return fixed_fails(base, head, max_drop) or any(-r.delta > max_drop + 1e-12 for r in table)
 
 
@@ -258,16 +258,16 @@ def large() -> None:
         kind = " one-vs-rest (10)" if "score_0" in base.columns else ""
         measure(
             f"paired bootstrap, {metric}{kind}",
-            functools.partial(stats.paired_test, metric, base, head, resamples=1000),
+            functools.partial(paired.paired_test, metric, base, head, resamples=1000),
         )
-    measure("score test, accuracy", lambda: stats.paired_test("accuracy", cls_b, cls_h))
+    measure("score test, accuracy", lambda: paired.paired_test("accuracy", cls_b, cls_h))
     measure(
         "100 slices of 10,000, accuracy, noise (score test + Holm)",
-        lambda: stats.slice_table("accuracy", cls_b, cls_h, ["group"], confidence=0.95),
+        lambda: slices.slice_table("accuracy", cls_b, cls_h, ["group"], confidence=0.95),
     )
     measure(
         "100 slices of 10,000, f1_macro, noise (2,000 resamples each)",
-        lambda: stats.slice_table("f1_macro", cls_b, cls_h, ["group"], confidence=0.95),
+        lambda: slices.slice_table("f1_macro", cls_b, cls_h, ["group"], confidence=0.95),
     )
     measure(
         "peer: scipy.stats.bootstrap paired, rmse, 100,000 rows",

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from mlci.compare import Comparison, Row, compare, diff_params
-from mlci.config import infer_higher_is_better
+from mlci.sources.registry import infer_higher_is_better
 
 
 def _cmp(head: dict[str, float], base: dict[str, float] | None, **kw: object) -> Comparison:

@@ -11,6 +11,7 @@ import pytest
 
 from mlci import config
 from mlci.errors import ConfigError, Exit
+from mlci.sources import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +106,7 @@ def test_command_as_list_is_kept_verbatim(tmp_path: Path) -> None:
     ],
 )
 def test_direction_from_name(name: str, higher: bool) -> None:
-    assert config.infer_higher_is_better(name) is higher
+    assert registry.infer_higher_is_better(name) is higher
 
 
 @pytest.mark.parametrize(

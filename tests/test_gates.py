@@ -8,7 +8,8 @@ import math
 import pytest
 
 from mlci.config import Bound, GateRule
-from mlci.judge.gates import Check, RuleResult, Verdict, evaluate, format_rules
+from mlci.judge.gates import Check, RuleResult, Verdict, evaluate
+from mlci.report.rules import format_rules
 
 
 def _one(

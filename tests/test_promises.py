@@ -13,8 +13,9 @@ from sklearn.linear_model import LogisticRegression
 
 from mlci import config
 from mlci.errors import ConfigError, MetricsError
-from mlci.judge import evidence, gates, stats
+from mlci.judge import align, evidence, gates, paired, values
 from mlci.record import RunRecord
+from mlci.report import rules
 from mlci.sources import predictions
 
 
@@ -65,25 +66,25 @@ def test_rounded_probabilities_are_accepted_and_rescaled(tmp_path: Path) -> None
     frame.to_csv(path, index=False)
     loaded = predictions.load(path, side="head")
     assert np.allclose(loaded[columns].sum(axis=1), 1.0)
-    assert 0.9 < stats.metric_value("roc_auc", loaded) <= 1.0
+    assert 0.9 < values.metric_value("roc_auc", loaded) <= 1.0
 
 
 def test_roc_auc_with_a_class_absent_from_y_true_is_not_computed() -> None:
     frame = _iris_predictions()
     without_two = frame[frame["y_true"] != 2]
-    reason = stats.unsupported("roc_auc", without_two)
+    reason = values.unsupported("roc_auc", without_two)
     assert reason == "class 2 has no example in y_true"
-    assert stats.supported("accuracy", without_two)
+    assert values.supported("accuracy", without_two)
 
 
 def test_ids_written_as_floats_in_one_file_match_integers_in_the_other() -> None:
     head = _iris_predictions()
     base = head.assign(id=head["id"].astype(float)).iloc[::-1]
-    aligned_base, aligned_head = stats.align(base, head, base_name="b.csv", head_name="h.csv")
+    aligned_base, aligned_head = align.align(base, head, base_name="b.csv", head_name="h.csv")
     assert (aligned_base["id"].to_numpy() == aligned_head["id"].to_numpy()).all()
     text = head.assign(id=head["id"].map(lambda i: f"ex-{i}"))
     with pytest.raises(MetricsError, match="ids do not match"):
-        stats.align(text, head, base_name="b.csv", head_name="h.csv")
+        align.align(text, head, base_name="b.csv", head_name="h.csv")
 
 
 def test_roc_auc_first_order_bootstrap_is_close_to_the_exact_one() -> None:
@@ -103,8 +104,8 @@ def test_roc_auc_first_order_bootstrap_is_close_to_the_exact_one() -> None:
         (base, head),
         (binary[0][["y_true", "y_pred", "y_score"]], binary[1][["y_true", "y_pred", "y_score"]]),
     ):
-        exact = stats.paired_bootstrap("roc_auc", b, h, resamples=400, exact_limit=10**12)
-        linear = stats.paired_bootstrap("roc_auc", b, h, resamples=400, exact_limit=0)
+        exact = paired.paired_bootstrap("roc_auc", b, h, resamples=400, exact_limit=10**12)
+        linear = paired.paired_bootstrap("roc_auc", b, h, resamples=400, exact_limit=0)
         assert linear.delta == pytest.approx(exact.delta, abs=1e-12)
         width = exact.high - exact.low
         assert abs(linear.low - exact.low) < 0.15 * width
@@ -161,7 +162,8 @@ def test_slices_too_small_to_test_fall_back_to_the_plain_bound_and_say_so(
         == "1 of 5 slices fail: grp=g3: drop 0.7500 > 0.5 (plain bound: too few to test)"
     )
     (table,) = found.slices
-    notes = {row["label"]: row["note"] for row in table.rows}
+    cells = [rules.slice_cells(row, table, cfg.precision) for row in table.rows]
+    notes = {c["label"]: c["note"] for c in cells}
     assert notes["grp=g3"].endswith("(plain bound: too few to test)")
     assert notes["grp=g0"] == "✅ · plain bound: too few to test (n &lt; 10)"
 

@@ -17,7 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlci.errors import MetricsError
-from mlci.judge import stats
+from mlci.judge import align, paired, slices, values
+from mlci.sources import registry
 
 
 @functools.cache
@@ -87,50 +88,50 @@ def _accuracy(frame: pd.DataFrame) -> float:
 # -- metric values ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("metric", stats.LABEL_METRICS + stats.SCORE_METRICS)
+@pytest.mark.parametrize("metric", registry.LABEL_METRICS + registry.SCORE_METRICS)
 def test_multiclass_metrics_match_sklearn(metric: str) -> None:
     base, head = _digits_run("forest", 0), _digits_run("bayes", 0)
-    result = stats.paired_test(metric, base, head, resamples=200)
-    assert result.base == pytest.approx(stats.metric_value(metric, base), abs=1e-12)
-    assert result.head == pytest.approx(stats.metric_value(metric, head), abs=1e-12)
+    result = paired.paired_test(metric, base, head, resamples=200)
+    assert result.base == pytest.approx(values.metric_value(metric, base), abs=1e-12)
+    assert result.head == pytest.approx(values.metric_value(metric, head), abs=1e-12)
     assert result.delta == pytest.approx(result.head - result.base)
 
 
-@pytest.mark.parametrize("metric", stats.LABEL_METRICS + stats.SCORE_METRICS)
+@pytest.mark.parametrize("metric", registry.LABEL_METRICS + registry.SCORE_METRICS)
 def test_binary_metrics_match_sklearn(metric: str) -> None:
     from sklearn import metrics as skm
 
     base, head = _binary_runs()
-    result = stats.paired_test(metric, base, head, resamples=200)
-    assert result.base == pytest.approx(stats.metric_value(metric, base), abs=1e-12)
-    assert result.head == pytest.approx(stats.metric_value(metric, head), abs=1e-12)
+    result = paired.paired_test(metric, base, head, resamples=200)
+    assert result.base == pytest.approx(values.metric_value(metric, base), abs=1e-12)
+    assert result.head == pytest.approx(values.metric_value(metric, head), abs=1e-12)
     if metric == "roc_auc":  # the positive class is the greater label, "malignant"
         truth = base["y_true"] == "malignant"
         assert result.base == pytest.approx(skm.roc_auc_score(truth, base["y_score"]))
 
 
-@pytest.mark.parametrize("metric", stats.REGRESSION_METRICS)
+@pytest.mark.parametrize("metric", registry.REGRESSION_METRICS)
 def test_regression_metrics_match_sklearn(metric: str) -> None:
     base, head = _regression_runs()
-    result = stats.paired_test(metric, base, head, resamples=200)
+    result = paired.paired_test(metric, base, head, resamples=200)
     assert result.method == "paired-bootstrap"
-    assert result.base == pytest.approx(stats.metric_value(metric, base), abs=1e-9)
-    assert result.head == pytest.approx(stats.metric_value(metric, head), abs=1e-9)
+    assert result.base == pytest.approx(values.metric_value(metric, base), abs=1e-9)
+    assert result.head == pytest.approx(values.metric_value(metric, head), abs=1e-9)
 
 
 def test_unsupported_metrics_say_why() -> None:
     frame = _digits_run("forest", 0)[["y_true", "y_pred"]]
-    assert stats.supported("accuracy", frame)
-    assert not stats.supported("roc_auc", frame)
-    assert not stats.supported("perplexity", frame)
+    assert values.supported("accuracy", frame)
+    assert not values.supported("roc_auc", frame)
+    assert not values.supported("perplexity", frame)
     with pytest.raises(MetricsError, match=r"roc_auc.*score_<class>"):
-        stats.metric_value("roc_auc", frame)
+        values.metric_value("roc_auc", frame)
     regression, _ = _regression_runs()
-    assert not stats.supported("accuracy", regression)
+    assert not values.supported("accuracy", regression)
     with pytest.raises(MetricsError, match="y_pred holds non-integer numbers"):
-        stats.paired_test("f1_macro", regression, regression)
+        paired.paired_test("f1_macro", regression, regression)
     with pytest.raises(MetricsError, match="empty cells in y_pred"):
-        stats.metric_value("accuracy", frame.assign(y_pred=np.nan))
+        values.metric_value("accuracy", frame.assign(y_pred=np.nan))
 
 
 # -- accuracy: Tango's score interval and score test ---------------------------------------
@@ -139,13 +140,13 @@ def test_unsupported_metrics_say_why() -> None:
 def test_seed_only_fits_are_within_noise_where_a_fixed_drop_fails() -> None:
     base, head = _digits_run("forest", 4), _digits_run("forest", 6)  # seeds 4 -> 6
     assert _accuracy(head) - _accuracy(base) <= -0.01  # a plain max_drop 0.01 fails
-    result = stats.paired_test("accuracy", base, head, alternative="less")
+    result = paired.paired_test("accuracy", base, head, alternative="less")
     assert result.method == "score" and result.alternative == "less"
     assert not result.significant() and not result.worse(higher_is_better=True)
     assert result.p_value > 0.05
     assert result.low < 0 < result.high
     assert result.describe(True, True).startswith("within noise: -")
-    assert not stats.paired_test("f1_macro", base, head, alternative="less").significant()
+    assert not paired.paired_test("f1_macro", base, head, alternative="less").significant()
 
 
 def test_a_far_weaker_model_is_significantly_worse() -> None:
@@ -156,7 +157,7 @@ def test_a_far_weaker_model_is_significantly_worse() -> None:
         ("log_loss", False),
         ("roc_auc", True),
     ):
-        result = stats.paired_test(metric, base, head, resamples=500)
+        result = paired.paired_test(metric, base, head, resamples=500)
         assert result.worse(higher_is_better), metric
         assert not result.worse(not higher_is_better), metric
         assert result.describe(higher_is_better, metric != "log_loss").startswith("significant")
@@ -167,7 +168,7 @@ def test_corrupted_predictions_are_significant() -> None:
     rows = np.random.default_rng(0).choice(len(base), size=50, replace=False)
     head = base.copy()
     head.loc[rows, "y_pred"] = (head.loc[rows, "y_true"] + 1) % 10
-    result = stats.paired_test("accuracy", base, head)
+    result = paired.paired_test("accuracy", base, head)
     assert result.worse(higher_is_better=True)
     assert result.p_value < 1e-6
     assert result.high < 0
@@ -191,10 +192,10 @@ def test_score_interval_reproduces_the_published_example() -> None:
     # Statistical Analysis of Contingency Tables (2017), ch. 8: Tango's asymptotic score
     # interval -0.0621 (95% CI -0.1240 to -0.0054).
     base, head = _table(losses=16, gains=6, n=161)
-    result = stats.paired_test("accuracy", base, head)
+    result = paired.paired_test("accuracy", base, head)
     assert round(result.delta, 4) == -0.0621
     assert (round(result.low, 4), round(result.high, 4)) == (-0.1240, -0.0054)
-    assert stats.score_interval(16, 6, 161, 0.95) == (result.low, result.high)
+    assert paired.score_interval(16, 6, 161, 0.95) == (result.low, result.high)
 
 
 def test_score_statistic_uses_the_constrained_maximum_likelihood() -> None:
@@ -213,17 +214,17 @@ def test_score_statistic_uses_the_constrained_maximum_likelihood() -> None:
         bounds = (max(0.0, -d) + 1e-12, (1 - d) / 2 - 1e-12)
         best = minimize_scalar(nll, bounds=bounds, method="bounded", options={"xatol": 1e-12}).x
         t = (gains - losses - n * d) / math.sqrt(n * (2 * best + d * (1 - d)))
-        low, high = stats.score_interval(losses, gains, n, 2 * float(norm.cdf(abs(t))) - 1)
+        low, high = paired.score_interval(losses, gains, n, 2 * float(norm.cdf(abs(t))) - 1)
         assert min(abs(low - d), abs(high - d)) < 1e-6, d  # |T(d)| = z exactly at an end
 
 
 def test_the_interval_is_valid_where_the_old_one_was_not() -> None:
     base, head = _table(losses=3, gains=0, n=48)  # base 48/48 right, head 45/48
-    result = stats.paired_test("accuracy", base, head)
+    result = paired.paired_test("accuracy", base, head)
     assert result.delta == pytest.approx(-3 / 48)
     assert result.low < result.delta < result.high  # the estimate is not on the edge
     assert result.low < -0.15
-    same = stats.paired_test("accuracy", *_table(losses=0, gains=0, n=48))
+    same = paired.paired_test("accuracy", *_table(losses=0, gains=0, n=48))
     assert same.low < 0 < same.high  # no changed prediction is not certainty: not [0, 0]
     assert same.describe(True, True).startswith("within noise: +0.00 pp [-")
 
@@ -233,7 +234,7 @@ def test_the_interval_is_valid_where_the_old_one_was_not() -> None:
 def test_score_interval_agrees_with_its_test(confidence: float, alternative: str) -> None:
     for losses in range(0, 21):
         for gains in range(0, 21):
-            result = stats.paired_test(
+            result = paired.paired_test(
                 "accuracy",
                 *_table(losses, gains, 500),
                 confidence=confidence,
@@ -252,8 +253,8 @@ def test_score_interval_agrees_with_its_test(confidence: float, alternative: str
 
 def test_one_sided_is_sharper_than_two_sided() -> None:
     base, head = _table(losses=12, gains=5, n=500)
-    two = stats.paired_test("accuracy", base, head)
-    one = stats.paired_test("accuracy", base, head, alternative="less")
+    two = paired.paired_test("accuracy", base, head)
+    one = paired.paired_test("accuracy", base, head, alternative="less")
     assert not two.worse(True) and one.worse(True)  # p = 0.045 one-sided, 0.090 two-sided
     assert one.p_value == pytest.approx(two.p_value / 2)
 
@@ -267,11 +268,11 @@ def test_interval_coverage_and_false_alarms_by_simulation() -> None:
             shared = 0.04  # how often head gains an example base got wrong
             draws = rng.multinomial(n, [shared, shared + drop, 1 - 2 * shared - drop], 4000)
             gains, losses = draws[:, 0], draws[:, 1]
-            low, high = stats.score_intervals(losses, gains, n, 0.95)
+            low, high = paired.score_intervals(losses, gains, n, 0.95)
             coverage = np.mean((low <= -drop) & (-drop <= high))
             assert coverage >= 0.93, (n, drop, coverage)
             if drop == 0:
-                _, one_sided_high = stats.score_intervals(losses, gains, n, 0.90)
+                _, one_sided_high = paired.score_intervals(losses, gains, n, 0.90)
                 null_alarms += int(np.sum(one_sided_high < 0))  # max_drop: 0, noise: 0.95
                 null_draws += len(draws)
     assert null_alarms / null_draws <= 0.05
@@ -295,13 +296,13 @@ def test_bootstrap_interval_matches_normal_theory_for_mae() -> None:
     base, head = _errors(4000, shift=0.05, seed=1)
     diff = np.abs(head["y_pred"] - head["y_true"]) - np.abs(base["y_pred"] - base["y_true"])
     half = 1.959964 * diff.std(ddof=0) / math.sqrt(len(diff))
-    result = stats.paired_test("mae", base, head)
+    result = paired.paired_test("mae", base, head)
     assert result.delta == pytest.approx(diff.mean())
     width = 2 * half
     assert abs(result.low - (diff.mean() - half)) < 0.1 * width
     assert abs(result.high - (diff.mean() + half)) < 0.1 * width
     assert result.worse(higher_is_better=False) and result.p_value == pytest.approx(2 / 2000)
-    one_sided = stats.paired_test("mae", base, head, alternative="greater")
+    one_sided = paired.paired_test("mae", base, head, alternative="greater")
     assert one_sided.p_value == pytest.approx(1 / 2000)  # never below one resample in 2,000
 
 
@@ -309,16 +310,16 @@ def test_bootstrap_of_a_null_change_is_within_noise() -> None:
     base, head = _errors(2000, shift=0.0, seed=2)
     head = head.assign(y_pred=head["y_true"] + (head["y_pred"] - head["y_true"]) / 1.118)
     for metric in ("rmse", "mae", "r2"):
-        result = stats.paired_test(metric, base, head)
+        result = paired.paired_test(metric, base, head)
         assert not result.significant(), (metric, result)
         assert 0.05 < result.p_value <= 1
 
 
 def test_bootstrap_is_seeded() -> None:
     base, head = _regression_runs()
-    first = stats.paired_test("rmse", base, head, seed=3)
-    assert stats.paired_test("rmse", base, head, seed=3) == first
-    other = stats.paired_test("rmse", base, head, seed=4)
+    first = paired.paired_test("rmse", base, head, seed=3)
+    assert paired.paired_test("rmse", base, head, seed=3) == first
+    other = paired.paired_test("rmse", base, head, seed=4)
     assert other.low != first.low and other.delta == first.delta
 
 
@@ -332,8 +333,8 @@ def test_stratified_bootstrap_is_close_to_the_exact_one() -> None:
     base = pd.DataFrame({"y_true": truth, "y_pred": truth + err_b})
     head = pd.DataFrame({"y_true": truth, "y_pred": truth + err_h})
     for metric in ("rmse", "mae", "r2"):
-        exact = stats.paired_bootstrap(metric, base, head, resamples=1000, exact_limit=10**12)
-        strata = stats.paired_bootstrap(metric, base, head, resamples=1000, exact_limit=0)
+        exact = paired.paired_bootstrap(metric, base, head, resamples=1000, exact_limit=10**12)
+        strata = paired.paired_bootstrap(metric, base, head, resamples=1000, exact_limit=0)
         width = exact.high - exact.low
         assert abs(strata.low - exact.low) < 0.1 * width, metric
         assert abs(strata.high - exact.high) < 0.1 * width, metric
@@ -342,18 +343,18 @@ def test_stratified_bootstrap_is_close_to_the_exact_one() -> None:
 def test_paired_test_rejects_bad_arguments() -> None:
     base, head = _table(losses=7, gains=1, n=500)
     with pytest.raises(ValueError, match="align"):
-        stats.paired_test("accuracy", base, head.iloc[:10])
+        paired.paired_test("accuracy", base, head.iloc[:10])
     with pytest.raises(ValueError, match="confidence"):
-        stats.paired_test("accuracy", base, head, confidence=95)
+        paired.paired_test("accuracy", base, head, confidence=95)
     with pytest.raises(MetricsError, match="not a per-example metric"):
-        stats.paired_test("accuracy_top5", base, head)
+        paired.paired_test("accuracy_top5", base, head)
 
 
 def test_describe_formats() -> None:
-    pp = stats.Paired("accuracy", 500, 0.9, 0.868, -0.032, -0.049, -0.016, 0.001, 0.95, "score")
+    pp = paired.Paired("accuracy", 500, 0.9, 0.868, -0.032, -0.049, -0.016, 0.001, 0.95, "score")
     assert pp.describe(True, True) == "significant: -3.20 pp [-4.90, -1.60], worse"
     assert pp.describe(True, True, precision=3) == "significant: -3.2 pp [-4.9, -1.6], worse"
-    plain = stats.Paired(
+    plain = paired.Paired(
         "rmse",
         500,
         3.0,
@@ -367,7 +368,7 @@ def test_describe_formats() -> None:
     )
     assert plain.describe(False, False) == "within noise: -0.0123 [-0.0235, +0.0006]"
     assert plain.describe(False, False, 2) == "within noise: -0.01 [-0.02, +0.00]"
-    better = stats.Paired("rmse", 500, 3.0, 2.5, -0.5, -0.7, -0.3, 0.001, 0.95, "x")
+    better = paired.Paired("rmse", 500, 3.0, 2.5, -0.5, -0.7, -0.3, 0.001, 0.95, "x")
     assert better.describe(False, False).endswith(", better") and not better.worse(False)
 
 
@@ -377,17 +378,17 @@ def test_describe_formats() -> None:
 def test_align_by_id_undoes_a_shuffle() -> None:
     base = _digits_run("forest", 0)
     head = _digits_run("forest", 1).sample(frac=1.0, random_state=0)
-    aligned_base, aligned_head = stats.align(base, head, base_name="base.csv", head_name="head.csv")
+    aligned_base, aligned_head = align.align(base, head, base_name="base.csv", head_name="head.csv")
     assert list(aligned_base["id"]) == list(aligned_head["id"]) == list(head["id"])
     assert (aligned_base["y_true"] == aligned_head["y_true"]).all()
-    unshuffled = stats.paired_test("accuracy", base, _digits_run("forest", 1))
-    assert stats.paired_test("accuracy", aligned_base, aligned_head) == unshuffled
+    unshuffled = paired.paired_test("accuracy", base, _digits_run("forest", 1))
+    assert paired.paired_test("accuracy", aligned_base, aligned_head) == unshuffled
 
 
 def test_align_by_order_needs_equal_lengths() -> None:
     base, head = _table(losses=7, gains=1, n=500)
     with pytest.raises(MetricsError) as caught:
-        stats.align(
+        align.align(
             base,
             head.iloc[:480],
             base_name="runs/a/predictions.csv",
@@ -402,13 +403,13 @@ def test_align_reports_unmatched_and_duplicate_ids() -> None:
     base = _digits_run("forest", 0)
     head = _digits_run("forest", 1).assign(id=lambda f: f["id"] + 3)
     with pytest.raises(MetricsError) as caught:
-        stats.align(base, head, base_name="base.csv", head_name="head.csv")
+        align.align(base, head, base_name="base.csv", head_name="head.csv")
     line = caught.value.line()
     assert "3 of 500 ids in head.csv are not in base.csv" in line
     assert "3 of 500 ids in base.csv are not in head.csv" in line
     twice = base.assign(id=base["id"].where(base["id"] != 1, 0))
     with pytest.raises(MetricsError) as caught:
-        stats.align(twice, base, base_name="base.csv", head_name="head.csv")
+        align.align(twice, base, base_name="base.csv", head_name="head.csv")
     assert "1 ids appear more than once (e.g. 0) (base.csv)" in caught.value.line()
 
 
@@ -416,7 +417,7 @@ def test_align_refuses_different_labels() -> None:
     base, head = _table(losses=7, gains=1, n=500)
     head = head.assign(y_true=np.r_[1, head["y_true"].to_numpy()[1:]])
     with pytest.raises(MetricsError) as caught:
-        stats.align(base, head, base_name="base.csv", head_name="head.csv")
+        align.align(base, head, base_name="base.csv", head_name="head.csv")
     line = caught.value.line()
     assert "y_true differs in 1 of 500 examples between base.csv and head.csv" in line
     assert "(first at row 1)" in line and "`id` column" in line
@@ -426,12 +427,12 @@ def test_align_refuses_different_labels() -> None:
 
 
 def test_holm_against_hand_computed_values() -> None:
-    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert stats.holm([0.5, 0.6]) == [1.0, 1.0]
-    assert stats.holm([0.02]) == [0.02]
-    assert stats.holm([]) == []
+    assert paired.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert paired.holm([0.5, 0.6]) == [1.0, 1.0]
+    assert paired.holm([0.02]) == [0.02]
+    assert paired.holm([]) == []
     with pytest.raises(ValueError):
-        stats.holm([0.1, 1.5])
+        paired.holm([0.1, 1.5])
 
 
 def _hidden_regression(losses: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -450,7 +451,7 @@ def _hidden_regression(losses: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_slice_table_finds_a_regression_hidden_by_an_overall_gain() -> None:
     base, head = _hidden_regression(losses=7)
     assert _accuracy(head) > _accuracy(base)
-    table = stats.slice_table("accuracy", base, head, ["ink"], confidence=0.95, alternative="less")
+    table = slices.slice_table("accuracy", base, head, ["ink"], confidence=0.95, alternative="less")
     assert [r.n for r in table] == [100] * 5 and all(r.gated for r in table)
     worst = table[0]
     assert (worst.column, worst.value) == ("ink", "q3")
@@ -462,7 +463,7 @@ def test_slice_table_finds_a_regression_hidden_by_an_overall_gain() -> None:
     assert worst.paired.confidence == pytest.approx(0.99)  # widened by Holm's factor, 5
     assert worst.worse(higher_is_better=True) and worst.paired.high < 0
     assert all(r.delta >= 0 and not r.worse(True) for r in table[1:])
-    stricter = stats.slice_table(
+    stricter = slices.slice_table(
         "accuracy", base, head, ["ink"], confidence=0.999, alternative="less"
     )
     assert not stricter[0].worse(True)  # at 99.9% seven losses are not enough
@@ -470,16 +471,16 @@ def test_slice_table_finds_a_regression_hidden_by_an_overall_gain() -> None:
 
 def test_a_larger_slice_regression_is_significant_after_holm() -> None:
     base, head = _hidden_regression(losses=12)
-    table = stats.slice_table("accuracy", base, head, ["ink"], confidence=0.95)
+    table = slices.slice_table("accuracy", base, head, ["ink"], confidence=0.95)
     assert table[0].value == "q3" and table[0].worse(higher_is_better=True)
     assert table[0].adjusted_p is not None and table[0].adjusted_p < 0.05
     assert not any(r.worse(True) for r in table[1:])
-    assert not stats.paired_test("accuracy", base, head).worse(True)  # hidden overall
+    assert not paired.paired_test("accuracy", base, head).worse(True)  # hidden overall
 
 
 def test_slice_table_without_noise_and_small_slices() -> None:
     base, head = _hidden_regression(losses=7)
-    table = stats.slice_table(
+    table = slices.slice_table(
         "log_loss", base, head, ["ink", "y_true"], min_size=60, higher_is_better=False
     )
     assert len(table) == 15
@@ -487,7 +488,7 @@ def test_slice_table_without_noise_and_small_slices() -> None:
     assert {r.gated for r in table if r.column == "y_true"} == {False}
     deltas = [r.delta for r in table]
     assert deltas == sorted(deltas, reverse=True)  # lower is better: largest rise first
-    gated = stats.slice_table(
+    gated = slices.slice_table(
         "f1_macro", base, head, ["ink", "y_true"], min_size=60, confidence=0.9, resamples=300
     )
     assert sum(r.paired is not None for r in gated) == 5
@@ -496,7 +497,7 @@ def test_slice_table_without_noise_and_small_slices() -> None:
 def test_missing_slice_column_names_file_and_columns() -> None:
     base, head = _hidden_regression(losses=7)
     with pytest.raises(MetricsError) as caught:
-        stats.slice_table("accuracy", base, head, ["inks"], head_name="head/predictions.csv")
+        slices.slice_table("accuracy", base, head, ["inks"], head_name="head/predictions.csv")
     line = caught.value.line()
     assert "no slice column 'inks'" in line and "(head/predictions.csv)" in line
     assert "columns: ink" in line and "Did you mean 'ink'?" in line
@@ -506,13 +507,13 @@ def test_slice_values_must_agree() -> None:
     base, head = _hidden_regression(losses=7)
     head = head.assign(ink=head["ink"].replace({"q1": "q2"}))
     with pytest.raises(MetricsError, match=r"slice column 'ink' differs .* in 100 rows"):
-        stats.slice_table("accuracy", base, head, ["ink"])
+        slices.slice_table("accuracy", base, head, ["ink"])
 
 
 def test_identical_predictions_are_within_noise() -> None:
     base = _digits_run("forest", 0)
     for metric in ("accuracy", "f1_macro", "log_loss"):
-        result = stats.paired_test(metric, base, base.copy(), resamples=300)
+        result = paired.paired_test(metric, base, base.copy(), resamples=300)
         assert result.delta == 0 and result.p_value == 1.0, metric
         assert result.describe(True, True).startswith("within noise: +0.00 pp")
 
@@ -527,7 +528,7 @@ def test_resamples_without_a_class_are_left_out_of_a_multiclass_roc_auc() -> Non
         proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         frame = pd.DataFrame(proba, columns=["score_0", "score_1", "score_2"])
         frames.append(frame.assign(y_true=labels, y_pred=proba.argmax(axis=1)))
-    found = stats._evidence("roc_auc", frames[0], frames[1], seed=0, resamples=2000)
+    found = paired.paired_evidence("roc_auc", frames[0], frames[1], seed=0, resamples=2000)
     assert found.deltas is not None
     undefined = np.mean(~np.isfinite(found.deltas))
     assert 0.30 < undefined < 0.43  # (39/40)^40 = 0.36 of resamples miss the one example

@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 
 def main(config: Path | None) -> int:
     """`mlci gate`: prints one line per rule and exits with the verdict."""
-    from mlci.judge import gates
+    from mlci.report import rules
 
     ws = open_workspace(config)
     verdict = gate_last(ws)
-    output.result(gates.format_rules(verdict, ws.config.precision))
+    output.result(rules.format_rules(verdict, ws.config.precision))
     return 0 if verdict.passed else 1
 
 

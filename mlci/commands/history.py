@@ -46,7 +46,9 @@ def draw(ws: Workspace, found: History, name: str, plot: Path) -> Path | None:
     points = [(sha[:7], value) for sha, value in histories.points(found, name)]
     try:
         plot.mkdir(parents=True, exist_ok=True)
-        return history_plot.history(points, name, plot, higher_is_better=ws.config.higher_is_better(name))
+        return history_plot.history(
+            points, name, plot, higher_is_better=ws.config.higher_is_better(name)
+        )
     except OSError as e:  # a file in the way, a read-only place
         why = "it is a file" if plot.is_file() else e.strerror or str(e)
         raise UsageError(

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from mlci.baseline import Baseline
     from mlci.compare import Comparison
     from mlci.config import Config
+    from mlci.judge.evidence import SliceTable
     from mlci.judge.gates import Verdict
-    from mlci.report.value import Report, SliceTable
+    from mlci.report.value import Report
 
 
 def default_out(ws: Workspace) -> Path:
@@ -154,10 +155,8 @@ def preload_report_libraries(config: Config) -> None:
     def load() -> None:
         # on an ImportError the report imports them again and reports the problem
         with contextlib.suppress(ImportError):
-            import mlci.report.plots.confusion  # pandas, numpy, matplotlib with Agg
-
             if stats:
-                import mlci.judge.stats  # noqa: F401  (scipy)
+                import scipy.stats  # noqa: F401  (the paired tests)
 
     threading.Thread(target=load, name="mlci-preload", daemon=True).start()
 
@@ -234,13 +233,13 @@ def history_for_report(
 def summary_lines(outcome: Outcome, precision: int) -> str:
     """What `mlci run` and `mlci report` print: the rules, the verdict, the files."""
     from mlci.config import display_path
-    from mlci.judge import gates
+    from mlci.report import rules
     from mlci.report.markdown import verdict_words
 
     _, words = verdict_words(outcome.verdict)
     lines = []
     if outcome.verdict.results:
-        lines.append(gates.format_rules(outcome.verdict, precision).rstrip())
+        lines.append(rules.format_rules(outcome.verdict, precision).rstrip())
     lines.append(f"verdict: {words}")
     for key in ("md", "html", "json"):
         lines.append(f"{key:>4}: {display_path(outcome.paths[key])}")

@@ -93,7 +93,7 @@ def run(
 
 def _summary_text(merged: matrix.Merged, out_dir: Path) -> str:
     from mlci.config import display_path
-    from mlci.judge import gates
+    from mlci.report import rules
 
     lines = []
     for job in merged.jobs:
@@ -102,7 +102,7 @@ def _summary_text(merged: matrix.Merged, out_dir: Path) -> str:
         else:
             skipped = " (rules skipped)" if job.passed and not job.blessed else ""
             lines.append(f"{job.result['verdict']:<7} {job.name}{skipped}")
-            lines.extend("  " + line for line in gates.failed_in_result(job.result))
+            lines.extend("  " + line for line in rules.failed_in_result(job.result))
     failed = [j.name for j in merged.jobs if not j.passed]
     verdict = "passed" if merged.passed else f"failed ({', '.join(failed)})"
     lines.append(f"verdict: {verdict}")

@@ -134,10 +134,10 @@ def publish_from(ctx: CIContext, src: Path, *, strict: bool) -> int:
 
 def _say_failed(result: dict[str, Any]) -> None:
     """Exit 1 lists the failed rules, for a report rendered earlier or by another job."""
-    from mlci.judge import gates
+    from mlci.report import rules
 
     if result.get("verdict") != "passed":
-        output.result("\n".join([*gates.failed_in_result(result), "verdict: failed"]))
+        output.result("\n".join([*rules.failed_in_result(result), "verdict: failed"]))
 
 
 def publish_last(

@@ -25,7 +25,6 @@ from mlci.config.schema import (
     ReportConfig,
     SklearnSpec,
     TrainConfig,
-    infer_higher_is_better,
     with_report_name,
 )
 from mlci.config.training import shell_operator
@@ -48,7 +47,6 @@ __all__ = [
     "TrainConfig",
     "display_path",
     "find",
-    "infer_higher_is_better",
     "load",
     "load_text",
     "shell_operator",

@@ -3,7 +3,6 @@ names and limits the file is checked against."""
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.errors import ConfigError
+from mlci.sources import registry
 
 CONFIG_NAME = "mlci.yaml"
 
@@ -23,8 +23,6 @@ DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 PLOT_KINDS = ("metrics", "confusion_matrix", "roc", "pr", "residuals", "history", "slices")
 
 REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "latency", "time")
 
 # what feeds training when train.inputs is not given: every tracked file but these
 DEFAULT_INPUT_EXCLUDES = ("*.md", "docs/**", ".github/**", "LICENSE*")
@@ -188,7 +186,7 @@ class Config:
         spec = self.metrics.get(metric)
         if spec is not None and spec.higher_is_better is not None:
             return spec.higher_is_better
-        return infer_higher_is_better(metric)
+        return registry.infer_higher_is_better(metric)
 
 
 def with_report_name(config: Config, name: str | None) -> Config:
@@ -202,16 +200,3 @@ def with_report_name(config: Config, name: str | None) -> Config:
             hint="it becomes the comment marker and the check name",
         )
     return replace(config, report=replace(config.report, name=name))
-
-
-def infer_higher_is_better(metric: str) -> bool:
-    return not any(_lower_word(w) for w in _WORDS.split(metric.lower()))
-
-
-_WORDS = re.compile(r"[^a-z0-9]+")
-
-
-@functools.lru_cache(maxsize=4096)
-def _lower_word(word: str) -> bool:
-    """A name part that means lower is better: val_loss, rmse, latency_ms, train_time."""
-    return word.startswith(LOWER_IS_BETTER) or word.endswith(LOWER_IS_BETTER)

@@ -1,7 +1,8 @@
 """The per-example evidence behind `noise:` and `slices:` rules, from the predictions of
 head and baseline: a paired test per rule and the rule evaluated on every slice.
 
-Imported only when a rule asks for it (numpy, pandas and scipy come with stats).
+Light itself, as the report imports its values: numpy, pandas and scipy come with the
+paired tests, imported only when a rule asks for them.
 """
 
 from __future__ import annotations
@@ -17,12 +18,70 @@ from mlci.config import Config, GateRule
 from mlci.errors import MetricsError
 from mlci.judge.gates import Check, Noise
 from mlci.record import RunRecord
-from mlci.report.value import SliceTable
+from mlci.sources.registry import PROPORTIONS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlci.judge.stats import SliceResult
+    from mlci.judge.slices import SliceResult
+
+
+_SAVED_FORM = 2  # of to_json's output: a last.json saved in another form is recomputed
+
+
+@dataclass(frozen=True)
+class SliceRow:
+    """One slice of a rule: its numbers, why it breaks the rule and what its test found."""
+
+    column: str
+    value: str
+    n: int
+    base: float | None  # None: the baseline has no predictions
+    head: float
+    delta: float
+    gated: bool  # n >= min_slice_size
+    reason: str  # why it breaks the rule, '' when it holds (or is too small to gate)
+    test: str  # the paired test's words, or why there is none; '' when noise is not asked
+    low: float | None = None  # the paired test's interval of head - base
+    high: float | None = None
+    p_adjusted: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """For result.json and the plots: non-finite numbers as null."""
+        return {
+            "label": f"{self.column}={self.value}",
+            "column": self.column,
+            "value": self.value,
+            "n": self.n,
+            "base": _finite(self.base),
+            "head": _finite(self.head),
+            "delta": _finite(self.delta),
+            "gated": self.gated,
+            "failed": bool(self.reason),
+            "reason": self.reason,
+            "low": _finite(self.low),
+            "high": _finite(self.high),
+            "p_adjusted": self.p_adjusted,
+        }
+
+
+@dataclass(frozen=True)
+class SliceTable:
+    """Per-slice results of one rule, worst first."""
+
+    title: str
+    metric: str
+    rows: tuple[SliceRow, ...]
+    min_size: int  # smaller slices are shown, not gated
+    failed: int = 0
+
+    @property
+    def data(self) -> tuple[dict[str, Any], ...]:
+        return tuple(r.to_dict() for r in self.rows)
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -38,10 +97,12 @@ def needed(config: Config) -> bool:
 
 def rules_key(config: Config) -> str:
     """What the evidence depends on in mlci.yaml: the rules (lines aside), directions and
-    the precision its words are written with."""
+    the precision its words are written with; and the form it is saved in."""
     rules = [{**dataclasses.asdict(r), "line": 0} for r in config.gates]
     directions = {r.metric: config.higher_is_better(r.metric) for r in config.gates}
-    return json.dumps([rules, directions, config.precision], sort_keys=True, default=str)
+    return json.dumps(
+        [rules, directions, config.precision, _SAVED_FORM], sort_keys=True, default=str
+    )
 
 
 def to_json(found: Evidence) -> dict[str, Any]:
@@ -65,9 +126,9 @@ def from_json(data: Mapping[str, Any]) -> Evidence:
         SliceTable(
             title=t["title"],
             metric=t["metric"],
-            rows=tuple(t["rows"]),
+            rows=tuple(SliceRow(**r) for r in t["rows"]),
+            min_size=int(t["min_size"]),
             failed=int(t["failed"]),
-            data=tuple(t["data"]),
         )
         for t in data["slices"]
     )
@@ -129,7 +190,7 @@ def _absolute(rule: GateRule) -> bool:
 
 
 def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
-    from mlci.judge import stats
+    from mlci.judge.align import align
     from mlci.sources import predictions
 
     hp = head.predictions_path
@@ -138,7 +199,7 @@ def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
         return None
     if bp is None:
         return _Pair(None, predictions.load(hp, side="head"), "", str(hp))
-    b, h = stats.align(
+    b, h = align(
         predictions.load(bp, side="base"),
         predictions.load(hp, side="head"),
         base_name=str(bp),
@@ -148,37 +209,37 @@ def _pair(head: RunRecord, base: RunRecord | None) -> _Pair | None:
 
 
 def _why_not(rule: GateRule, head: RunRecord, pair: _Pair | None) -> str | None:
-    from mlci.judge import stats
+    from mlci.judge.values import unsupported
 
     if pair is None or pair.base is None:
         side = "the head" if pair is None else "the baseline"
         return f"no predictions for {side} (train.predictions)"
-    reason = stats.unsupported(rule.metric, pair.head)
+    reason = unsupported(rule.metric, pair.head)
     if reason is not None:
         return f"{rule.metric} cannot be computed from the predictions: {reason}"
     return None
 
 
 def _head_only(rule: GateRule, pair: _Pair) -> str | None:
-    from mlci.judge import stats
+    from mlci.judge.values import unsupported
 
-    reason = stats.unsupported(rule.metric, pair.head)
+    reason = unsupported(rule.metric, pair.head)
     return None if reason is None else f"{rule.metric} cannot be computed: {reason}"
 
 
 def _paired(rule: GateRule, pair: _Pair | None, config: Config) -> Noise | str:
     """The one-sided test in the direction of the bound, or why the plain bound decides."""
-    from mlci.judge import stats
+    from mlci.judge import paired
 
     assert rule.noise is not None and pair is not None and pair.base is not None
-    if len(pair.head) < stats.MIN_EXAMPLES:
-        return f"{len(pair.head)} examples are too few to test (fewer than {stats.MIN_EXAMPLES})"
+    if len(pair.head) < paired.MIN_EXAMPLES:
+        return f"{len(pair.head)} examples are too few to test (fewer than {paired.MIN_EXAMPLES})"
     side = "greater" if rule.max_drop is None else "less"  # the same interval either way
-    test = stats.paired_test(
+    test = paired.paired_test(
         rule.metric, pair.base, pair.head, confidence=rule.noise, alternative=side
     )
     higher = config.higher_is_better(rule.metric)
-    pp = rule.metric in stats.PROPORTIONS
+    pp = rule.metric in PROPORTIONS
     text = test.describe(higher, percent_points=pp, precision=config.precision)
     how = f"{test.method}, one-sided {100 * rule.noise:g}%, n={test.n}"
     return Noise(low=test.low, high=test.high, text=f"{text} ({how})")
@@ -193,12 +254,12 @@ def _direction(rule: GateRule) -> str:
 
 def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTable | None]:
     """The rule on every slice big enough to gate; one check that names the failing ones."""
-    from mlci.judge import stats
+    from mlci.judge.slices import slice_table
 
     higher = config.higher_is_better(rule.metric)
     label = ", ".join(rule.slices)
     try:
-        rows = stats.slice_table(
+        rows = slice_table(
             rule.metric,
             pair.base,
             pair.head,
@@ -212,27 +273,10 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
         )
     except MetricsError as e:  # a slice column that is not there: the rule fails, and says so
         return Check("slices", label, "failed", e.sentence()), None
-    pp = rule.metric in stats.PROPORTIONS
+    pp = rule.metric in PROPORTIONS
     verdicts = [_slice_verdict(rule, r, higher, config.precision) for r in rows]
     failing = [(r, why) for r, why in zip(rows, verdicts, strict=True) if why]
-    gated = sum(1 for r in rows if r.gated)
-    if failing:
-        worst = "; ".join(f"{r.column}={r.value}: {why}" for r, why in failing[:3])
-        more = f" (+{len(failing) - 3} more)" if len(failing) > 3 else ""
-        check = Check(
-            "slices", label, "failed", f"{len(failing)} of {gated} slices fail: {worst}{more}"
-        )
-    elif gated == 0:
-        check = Check(
-            "slices",
-            label,
-            "skipped",
-            f"every slice is smaller than min_slice_size ({rule.min_slice_size})",
-        )
-    else:
-        small = len(rows) - gated
-        note = f", {small} too small to gate (n < {rule.min_slice_size})" if small else ""
-        check = Check("slices", label, "passed", f"all {gated} slices pass{note}")
+    check = _slices_check(rule, label, failing, len(rows), sum(1 for r in rows if r.gated))
     table = SliceTable(
         title=f"{rule.metric} by {label}",
         metric=rule.metric,
@@ -240,10 +284,32 @@ def _slices(rule: GateRule, pair: _Pair, config: Config) -> tuple[Check, SliceTa
             _row(r, why, pp, config.precision, rule, higher, pair.base is not None)
             for r, why in zip(rows, verdicts, strict=True)
         ),
+        min_size=rule.min_slice_size,
         failed=len(failing),
-        data=tuple(_data(r, why) for r, why in zip(rows, verdicts, strict=True)),
     )
     return check, table
+
+
+def _slices_check(
+    rule: GateRule, label: str, failing: list[tuple[SliceResult, str]], total: int, gated: int
+) -> Check:
+    """One check for all the slices: the first failing ones, or why none could fail."""
+    if failing:
+        worst = "; ".join(f"{r.column}={r.value}: {why}" for r, why in failing[:3])
+        more = f" (+{len(failing) - 3} more)" if len(failing) > 3 else ""
+        return Check(
+            "slices", label, "failed", f"{len(failing)} of {gated} slices fail: {worst}{more}"
+        )
+    if gated == 0:
+        return Check(
+            "slices",
+            label,
+            "skipped",
+            f"every slice is smaller than min_slice_size ({rule.min_slice_size})",
+        )
+    small = total - gated
+    note = f", {small} too small to gate (n < {rule.min_slice_size})" if small else ""
+    return Check("slices", label, "passed", f"all {gated} slices pass{note}")
 
 
 def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool, precision: int) -> str:
@@ -279,47 +345,25 @@ def _row(
     rule: GateRule,
     higher: bool,
     has_base: bool,
-) -> Mapping[str, str]:
-    from mlci.judge import stats
-    from mlci.report import tables
+) -> SliceRow:
+    from mlci.judge import paired
 
-    if not r.gated:
-        note = f"too small to gate (n < {rule.min_slice_size})"
-    elif why:
-        note = f"❌ {why}"
-    else:
-        note = "✅"
+    test = ""
     if r.paired is not None:
-        note += f" · {r.paired.describe(higher, pp, precision)}"
+        test = r.paired.describe(higher, pp, precision)
     elif rule.noise is not None and r.gated and has_base and not why:
-        note += f" · plain bound: too few to test (n < {stats.MIN_EXAMPLES})"
-    return {
-        "label": tables.escape(f"{r.column}={r.value}"),
-        "n": str(r.n),
-        # no baseline predictions: nothing to show, not a NaN the baseline produced
-        "base": tables.number(r.base if has_base else None, precision),
-        "head": tables.number(r.head, precision),
-        "delta": tables.signed(r.delta, precision),
-        "note": tables.escape(note),
-    }
-
-
-def _data(r: SliceResult, why: str) -> Mapping[str, Any]:
-    def num(x: float) -> float | None:
-        return x if math.isfinite(x) else None
-
-    return {
-        "label": f"{r.column}={r.value}",
-        "column": r.column,
-        "value": r.value,
-        "n": r.n,
-        "base": num(r.base),
-        "head": num(r.head),
-        "delta": num(r.delta),
-        "gated": r.gated,
-        "failed": bool(why),
-        "reason": why,
-        "low": num(r.paired.low) if r.paired else None,
-        "high": num(r.paired.high) if r.paired else None,
-        "p_adjusted": r.adjusted_p,
-    }
+        test = f"plain bound: too few to test (n < {paired.MIN_EXAMPLES})"
+    return SliceRow(
+        column=r.column,
+        value=r.value,
+        n=r.n,
+        base=r.base if has_base else None,
+        head=r.head,
+        delta=r.delta,
+        gated=r.gated,
+        reason=why,
+        test=test,
+        low=r.paired.low if r.paired else None,
+        high=r.paired.high if r.paired else None,
+        p_adjusted=r.adjusted_p,
+    )

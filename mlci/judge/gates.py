@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from mlci.config import Bound, GateRule
-from mlci.errors import one_line
+from mlci.numbers import prose
 from mlci.record import json_safe
-from mlci.report.tables import number
 
 OUTCOMES = ("passed", "failed", "skipped")
 _EPS = 1e-12  # relative: a drop exactly equal to the bound passes despite float rounding
@@ -258,9 +257,9 @@ def _relative(
     word = "drop" if kind == "max_drop" else "rise"
     ok = change <= amount + _EPS * max(abs(base_value), abs(value))
     if change <= 0:
-        reason = f"no {word} ({_num(base_value, precision)} -> {_num(value, precision)})"
+        reason = f"no {word} ({prose(base_value, precision)} -> {prose(value, precision)})"
     else:
-        of = f" ({_limit(bound)} of {_num(base_value, precision)})" if bound.relative else ""
+        of = f" ({_limit(bound)} of {prose(base_value, precision)})" if bound.relative else ""
         a, b = _pair(change, amount, precision)
         reason = f"{word} {a} {'<=' if ok else '>'} {b}{of}"
     return Check(kind, limit, "passed" if ok else "failed", reason, change, amount)
@@ -297,16 +296,10 @@ def _non_finite(value: float) -> str:
     return "NaN" if math.isnan(value) else "infinite"
 
 
-def _num(value: float, precision: int) -> str:
-    """At most `precision` digits after the point, as prose: trailing zeros dropped."""
-    text = number(value, precision)
-    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
-
-
 def _pair(value: float, limit: float, precision: int) -> tuple[str, str]:
     """Both at the report's precision, with more digits only if unequal ones print the same."""
     for digits in (precision, precision + 2, precision + 4, 12, 17):
-        a, b = _num(value, digits), _num(limit, digits)
+        a, b = prose(value, digits), prose(limit, digits)
         if a != b or value == limit:
             return a, b
     return a, b
@@ -316,99 +309,6 @@ def _limit(spec: float | Bound) -> str:
     if isinstance(spec, Bound):
         return f"{spec.value:.12g}%" if spec.relative else f"{spec.value:.12g}"
     return f"{spec:.12g}"
-
-
-# --- terminal listing ----------------------------------------------------------------
-
-_CONDITIONS = {
-    "min": ">= {}",
-    "max": "<= {}",
-    "max_drop": "drop <= {}",
-    "max_rise": "rise <= {}",
-    "slices": "on every {} slice",
-}
-_FAILURES = {
-    "min": "{v} < {lim}",
-    "max": "{v} > {lim}",
-    "max_drop": "drop {v} > {lim}",
-    "max_rise": "rise {v} > {lim}",
-}
-
-
-def format_rules(verdict: Verdict, precision: int = 4) -> str:
-    """One line per rule (PASS / FAIL / SKIP and why), then the counts."""
-    lines = [_line(r, precision) for r in verdict.results]
-    passed = len(verdict.results) - verdict.failed - verdict.skipped
-    lines.append(f"{passed} passed, {verdict.failed} failed, {verdict.skipped} skipped")
-    return "\n".join(lines)
-
-
-def failed_in_result(result: Mapping[str, object]) -> list[str]:
-    """The FAIL lines of a rendered report's result.json: a command that exits 1 from a
-    report on disk (publish, merge) lists the failed rules too. One line each, whatever a
-    fork's artifact holds."""
-    gates = result.get("gates")
-    found = gates.get("results") if isinstance(gates, Mapping) else None
-    rules = found if isinstance(found, list) else []
-    return [
-        one_line(f"FAIL {r.get('metric')}: {r.get('reason')}")
-        for r in rules
-        if isinstance(r, Mapping) and r.get("outcome") == "failed"
-    ]
-
-
-def _line(result: RuleResult, precision: int) -> str:
-    if result.outcome == "passed":
-        conds = ", ".join(_condition(c) for c in result.checks)
-        shown = "" if result.head is None else f" ({result.head:.{precision}f})"
-        return f"PASS {result.metric} {conds}{shown}{_noise_words(result)}"
-    if result.outcome == "skipped":
-        by_reason: dict[str, list[str]] = {}
-        for c in result.checks:
-            if c.outcome == "skipped":
-                by_reason.setdefault(c.reason, []).append(c.bound)
-        text = "; ".join(f"{', '.join(b)}: {why}" for why, b in by_reason.items())
-        return f"SKIP {result.metric} {text}"
-    if result.head is None or not math.isfinite(result.head):
-        return f"FAIL {result.metric}: {result.reason}"
-    failures = [_failure(c, precision) for c in result.checks if c.outcome == "failed"]
-    return f"FAIL {result.metric}: " + "; ".join(failures)
-
-
-def _noise_words(result: RuleResult) -> str:
-    """The paired test's words ("within noise: ..."), which decided a relative check."""
-    for c in result.checks:
-        for sep in (", but ", "; "):
-            if c.bound in ("max_drop", "max_rise") and sep in c.reason:
-                tail = c.reason.rsplit(sep, 1)[1]
-                if tail.startswith(("within noise", "significant")):
-                    return f": {tail}"
-    return ""
-
-
-def _condition(check: Check) -> str:
-    template = _CONDITIONS.get(check.bound)
-    return template.format(check.limit) if template else f"{check.bound} {check.limit}".strip()
-
-
-def _failure(check: Check, precision: int) -> str:
-    template = _FAILURES.get(check.bound)
-    if template is None or check.value is None or check.threshold is None:
-        return check.reason
-    limit = check.limit
-    if check.limit.endswith("%"):
-        limit += f" ({check.threshold:.{precision}f})"
-    return template.format(v=f"{check.value:.{precision}f}", lim=limit) + _decided_by(check)
-
-
-def _decided_by(check: Check) -> str:
-    """The paired test that confirmed a relative breach, or why the plain bound decided."""
-    if check.bound not in ("max_drop", "max_rise"):
-        return ""
-    for sep in (" (plain bound: ", "; significant"):
-        if sep in check.reason:
-            return check.reason[check.reason.index(sep) :]
-    return ""
 
 
 # --- JSON ----------------------------------------------------------------------------

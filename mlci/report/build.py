@@ -16,9 +16,10 @@ from mlci.baseline import Baseline
 from mlci.compare import Comparison
 from mlci.config import PLOT_KINDS, Config
 from mlci.errors import MlciError, UsageError
+from mlci.judge.evidence import SliceTable
 from mlci.judge.gates import Verdict
 from mlci.record import RunRecord
-from mlci.report.value import Plot, Report, SliceTable
+from mlci.report.value import Plot, Report
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from mlci import numbers
 from mlci import record as records
 from mlci.history import History
 
 
 def table(h: History, precision: int) -> str:
     """One row per noted commit, oldest first; a line says what was left out."""
-    from mlci.report import tables
-
     if not h.entries:
         return (
             f"no notes on the last {h.walked} first-parent commits of {h.ref}: record "
@@ -20,7 +19,7 @@ def table(h: History, precision: int) -> str:
         [
             e.short,
             e.created[:16].replace("T", " ") or "—",
-            *[tables.number(e.metrics.get(c), precision) for c in h.columns],
+            *[numbers.number(e.metrics.get(c), precision) for c in h.columns],
         ]
         for e in h.entries
     ]

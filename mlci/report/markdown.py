@@ -12,12 +12,13 @@ import html as htmllib
 from collections.abc import Callable
 from typing import Any
 
-from mlci import __version__
+from mlci import __version__, numbers
+from mlci.judge.evidence import SliceTable
 from mlci.judge.gates import RuleResult, Verdict
 from mlci.record import reused_line
-from mlci.report import tables
+from mlci.report import rules, tables
 from mlci.report.fit import COMMENT_LIMIT, fit
-from mlci.report.value import ICONS, Plot, Report, SliceTable
+from mlci.report.value import ICONS, Plot, Report
 
 MARKER = "<!-- mlci-report:{name} -->"
 
@@ -71,7 +72,7 @@ def _render(
         # without a baseline, describe() already is the list of reasons: shown once
         "tried": tables.escape("; ".join(report.baseline.tried)) if report.baseline.found else "",
         "gate_rows": [gate_row(r, p) for r in report.verdict.results],
-        "slice_tables": [_slices(s, slice_rows) for s in report.slices],
+        "slice_tables": [_slices(s, slice_rows, p) for s in report.slices],
         "metric_table": tables.markdown(report.comparison, p, limit=rows),
         "plots": [
             {"url": _attr(url(pl)), "title": _attr(pl.title), "width": pl.width}
@@ -134,17 +135,17 @@ def gate_row(result: RuleResult, precision: int) -> dict[str, str]:
     return {
         "icon": ICONS.get(result.outcome, result.outcome),
         "rule": text,
-        "base": tables.number(result.base, precision),
-        "head": tables.number(result.head, precision),
+        "base": numbers.number(result.base, precision),
+        "head": numbers.number(result.head, precision),
         "reason": tables.escape(result.reason),
     }
 
 
-def _slices(table: SliceTable, limit: int) -> dict[str, Any]:
-    rows = list(table.rows)
+def _slices(table: SliceTable, limit: int, precision: int) -> dict[str, Any]:
+    rows = table.rows
     return {
         "title": tables.escape(table.title),
-        "rows": rows[:limit],
+        "rows": [rules.slice_cells(r, table, precision) for r in rows[:limit]],
         "failed": table.failed,
         "more": max(0, len(rows) - limit),
     }

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlci import __version__
+from mlci import __version__, numbers
 from mlci.config import Bound, GateRule
 from mlci.judge.gates import RuleResult, Verdict
 from mlci.matrix import Job, Merged, number
@@ -150,8 +150,8 @@ def _job_row(merged: Merged, job: Job, precision: int) -> str:
     for m in merged.metrics:
         row = job.row(m) or {}
         cells += [
-            tables.number(number(row.get("base")), precision),
-            tables.number(number(row.get("head")), precision),
+            numbers.number(number(row.get("base")), precision),
+            numbers.number(number(row.get("head")), precision),
             tables.signed(number(row.get("delta")), precision),
         ]
     rules = job.rules

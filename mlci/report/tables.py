@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlci.compare import Comparison, Row
+from mlci.numbers import number
 from mlci.report.fit import fit
 
 TABLE_CUT_NOTE = (
@@ -26,18 +27,6 @@ MARK = {
     "invalid": "⚠️ not a number",
     "new": "",
 }
-
-
-def number(value: float | None, precision: int) -> str:
-    if value is None:
-        return "—"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if value != 0 and abs(value) < 10**-precision:
-        return f"{value:.{max(precision - 1, 1)}e}"
-    return f"{value:.{precision}f}"
 
 
 def signed(value: float | None, precision: int) -> str:

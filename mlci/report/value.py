@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mlci.baseline import Baseline
 from mlci.compare import Comparison
+from mlci.judge.evidence import SliceTable
 from mlci.judge.gates import Verdict
 from mlci.record import RunRecord
 
@@ -26,17 +26,6 @@ class Plot:
     @property
     def href(self) -> str:
         return self.link or f"plots/{self.path.name}"
-
-
-@dataclass(frozen=True)
-class SliceTable:
-    """Per-slice rows of one rule, already formatted (worst first)."""
-
-    title: str
-    metric: str
-    rows: tuple[Mapping[str, str], ...]
-    failed: int = 0
-    data: tuple[Mapping[str, Any], ...] = ()  # the same rows as numbers, for result.json
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci.config import CONFIG_NAME, display_path, infer_higher_is_better
+from mlci.config import CONFIG_NAME, display_path
 from mlci.errors import MlciError, UsageError
 from mlci.scaffold import discover
+from mlci.sources.registry import infer_higher_is_better
 
 if TYPE_CHECKING:
     from mlci.git.repo import Repo

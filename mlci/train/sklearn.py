@@ -11,7 +11,6 @@ import difflib
 import importlib
 import inspect
 import json
-import math
 import pickle
 import time
 import warnings
@@ -25,6 +24,7 @@ from typing import Any
 from mlci import output
 from mlci.config import SklearnSpec
 from mlci.errors import ConfigError
+from mlci.sources import registry
 
 MODEL_KEY = "train.sklearn.model"
 PARAMS_KEY = "train.sklearn.params"
@@ -301,19 +301,13 @@ def _classification_metrics(
 ) -> dict[str, float]:
     from sklearn import metrics as m
 
-    out = {
-        "accuracy": m.accuracy_score(y_true, y_pred),
-        "balanced_accuracy": m.balanced_accuracy_score(y_true, y_pred),
-        "f1_macro": m.f1_score(y_true, y_pred, average="macro", zero_division=0),
-        "precision_macro": m.precision_score(y_true, y_pred, average="macro", zero_division=0),
-        "recall_macro": m.recall_score(y_true, y_pred, average="macro", zero_division=0),
-    }
+    out = {name: registry.sklearn_score(name, y_true, y_pred) for name in registry.LABEL_METRICS}
     if scores is not None:
         auc = _roc_auc(y_true, scores, classes)
         if auc is not None:
-            out["roc_auc"] = auc
+            out[registry.ROC_AUC] = auc
     if proba is not None:
-        out["log_loss"] = m.log_loss(y_true, proba, labels=classes)
+        out[registry.LOG_LOSS] = m.log_loss(y_true, proba, labels=classes)
     return {k: float(v) for k, v in out.items()}
 
 
@@ -335,13 +329,8 @@ def _roc_auc(y_true: Any, scores: Any, classes: list[Any]) -> float | None:
 
 
 def _regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
-    from sklearn import metrics as m
-
-    return {
-        "rmse": math.sqrt(float(m.mean_squared_error(y_true, y_pred))),
-        "mae": float(m.mean_absolute_error(y_true, y_pred)),
-        "r2": float(m.r2_score(y_true, y_pred)),
-    }
+    names = registry.REGRESSION_METRICS
+    return {name: registry.sklearn_score(name, y_true, y_pred) for name in names}
 
 
 def _write_outputs(
