@@ -9,8 +9,6 @@ from mlci.errors import MetricsError
 if TYPE_CHECKING:
     import pandas as pd
 
-RESERVED = ("id", "y_true", "y_pred", "y_score")
-
 
 def align(
     base: pd.DataFrame, head: pd.DataFrame, *, base_name: str, head_name: str
@@ -107,8 +105,3 @@ def _check_same_truth(
         hint="compare models on the same test set with the same labels"
         + ("" if by_id else "; if the rows are in another order, write an `id` column"),
     )
-
-
-def slice_columns(df: pd.DataFrame) -> list[str]:
-    """The columns that describe examples rather than predictions."""
-    return [str(c) for c in df.columns if c not in RESERVED and not str(c).startswith("score_")]

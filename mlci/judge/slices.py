@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlci.errors import MetricsError
-from mlci.judge.align import slice_columns
 from mlci.judge.paired import MIN_EXAMPLES, Paired, PairedEvidence, holm, paired_evidence
 from mlci.judge.values import metric_value
+from mlci.sources.predictions import slice_columns
 
 if TYPE_CHECKING:
     import numpy as np

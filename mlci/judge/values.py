@@ -8,6 +8,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from mlci.errors import MetricsError
+from mlci.sources import predictions
 from mlci.sources.registry import (
     LOG_LOSS,
     METRICS,
@@ -86,8 +87,8 @@ def _score_problem(metric: str, df: pd.DataFrame) -> str | None:
 
     probs = probabilities(df)
     if probs is None:
-        present = [_key(v) for v in np.unique(df["y_true"].to_numpy())]
-        have = {str(c)[6:] for c in df.columns if str(c).startswith("score_")}
+        present = [predictions.label(v) for v in np.unique(df["y_true"].to_numpy())]
+        have = set(predictions.class_columns(df))
         lacking = [f"score_{k}" for k in present if k not in have]
         if "y_score" in df.columns or not have or not lacking:
             return "needs y_score (binary) or a score_<class> column for every class of y_true"
@@ -98,9 +99,10 @@ def _score_problem(metric: str, df: pd.DataFrame) -> str | None:
     if metric == ROC_AUC:
         y = df["y_true"].to_numpy()
         counts = [int(np.sum(y == label)) for label in labels]
-        absent = [_key(v) for v, c in zip(labels, counts, strict=True) if c == 0]
+        absent = [predictions.label(v) for v, c in zip(labels, counts, strict=True) if c == 0]
         if absent or len(labels) < 2:
-            return f"class {', '.join(absent) or _key(labels[0])} has no example in y_true"
+            named = ", ".join(absent) or predictions.label(labels[0])
+            return f"class {named} has no example in y_true"
         if len(labels) == 2 and min(counts) == len(y):
             return "only one class in y_true"
     return None
@@ -131,25 +133,16 @@ def probabilities(df: pd.DataFrame) -> tuple[NDArray[np.generic], FloatArray] | 
         if len(labels) == 2:
             score = df["y_score"].to_numpy(float)
             return labels, np.column_stack([1 - score, score])
-    columns = {str(c)[6:]: str(c) for c in df.columns if str(c).startswith("score_")}
-    classes = {_key(v): v for v in present}
+    columns = predictions.class_columns(df)
+    classes = {predictions.label(v): v for v in present}
     if len(columns) < 2 or not set(classes) <= set(columns):
         return None
     try:
         labels = np.array(sorted(_typed(k, y) for k in columns))
     except ValueError:
         return None
-    matrix = df[[columns[_key(v)] for v in labels]].to_numpy(float)
+    matrix = df[[columns[predictions.label(v)] for v in labels]].to_numpy(float)
     return labels, matrix
-
-
-def _key(value: object) -> str:
-    """How a class appears in a score_<class> column name."""
-    import numpy as np
-
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _typed(key: str, y: NDArray[np.generic]) -> Any:

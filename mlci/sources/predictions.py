@@ -15,7 +15,11 @@ from mlci.errors import MetricsError
 if TYPE_CHECKING:
     import pandas as pd
 
-REQUIRED = ("y_true", "y_pred")
+# the columns of predictions.csv; every other column describes the example (a slice)
+ID, TRUTH, PREDICTED, SCORE = "id", "y_true", "y_pred", "y_score"
+SCORE_PREFIX = "score_"  # score_<class>: one probability column per class
+REQUIRED = (TRUTH, PREDICTED)
+RESERVED = (ID, TRUTH, PREDICTED, SCORE)
 
 
 def load(path: Path, *, side: str) -> pd.DataFrame:
@@ -116,7 +120,28 @@ def _columns(df: pd.DataFrame) -> str:
 
 
 def score_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if c == "y_score" or str(c).startswith("score_")]
+    return [c for c in df.columns if c == SCORE or str(c).startswith(SCORE_PREFIX)]
+
+
+def class_columns(df: pd.DataFrame) -> dict[str, str]:
+    """{class label: its score_<class> column}."""
+    return {
+        str(c)[len(SCORE_PREFIX) :]: str(c) for c in df.columns if str(c).startswith(SCORE_PREFIX)
+    }
+
+
+def slice_columns(df: pd.DataFrame) -> list[str]:
+    """The columns that describe examples rather than predictions."""
+    return [str(c) for c in df.columns if c not in RESERVED and not str(c).startswith(SCORE_PREFIX)]
+
+
+def label(value: object) -> str:
+    """How a class prints and names its score_<class> column: 1.0 (read from a CSV) -> '1'."""
+    import numpy as np
+
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def task_of(df: pd.DataFrame, hint: str | None = None) -> str:

@@ -5,26 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from mlci.errors import MetricsError
+from mlci.sources.predictions import label
 
 
 def label_key(value: object) -> tuple[int, float, str]:
     """Numbers in numeric order, then strings: 2 < 10, and '2' < '10' too."""
-    text = label_str(value)
+    text = label(value)
     try:
         return (0, float(text), text)
     except ValueError:
         return (1, 0.0, text)
-
-
-def label_str(value: object) -> str:
-    """How a label prints and matches a score_<class> column: 1.0 (from a CSV) -> '1'."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def require(df: pd.DataFrame, columns: Sequence[str], side: str) -> pd.DataFrame:

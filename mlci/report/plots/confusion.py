@@ -10,8 +10,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import LinearSegmentedColormap
 
-from mlci.report.plots.columns import label_key, label_str, require
+from mlci.report.plots.columns import label_key, require
 from mlci.report.plots.style import BETTER, WORSE, figure, save, short, styled
+from mlci.sources.predictions import label
 
 _WORSE_BETTER = LinearSegmentedColormap.from_list("mlci_worse_better", [WORSE, "#ffffff", BETTER])
 
@@ -59,12 +60,12 @@ def _class_labels(frames: Sequence[pd.DataFrame], max_classes: int) -> tuple[lis
     """The sorted union of classes, cut to the max_classes with most support in the last frame."""
     seen: set[str] = set()
     for df in frames:
-        seen.update(label_str(v) for v in df["y_true"])
-        seen.update(label_str(v) for v in df["y_pred"])
+        seen.update(label(v) for v in df["y_true"])
+        seen.update(label(v) for v in df["y_pred"])
     labels = sorted(seen, key=label_key)
     if len(labels) <= max_classes:
         return labels, len(labels)
-    support = frames[-1]["y_true"].map(label_str).value_counts()
+    support = frames[-1]["y_true"].map(label).value_counts()
     ranked = sorted(labels, key=lambda lab: (-int(support.get(lab, 0)), label_key(lab)))
     return sorted(ranked[:max_classes], key=label_key), len(labels)
 
@@ -72,7 +73,7 @@ def _class_labels(frames: Sequence[pd.DataFrame], max_classes: int) -> tuple[lis
 def _confusion(df: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
     index = {lab: i for i, lab in enumerate(labels)}
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for t, p in zip(df["y_true"].map(label_str), df["y_pred"].map(label_str), strict=True):
+    for t, p in zip(df["y_true"].map(label), df["y_pred"].map(label), strict=True):
         if t in index and p in index:
             matrix[index[t], index[p]] += 1
     return matrix

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from mlci.report.plots.columns import label_key, label_str, require
+from mlci.report.plots.columns import label_key, require
 from mlci.report.plots.style import BASE, HEAD, direction_color, figure, save, signed, styled
+from mlci.sources.predictions import label
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,10 @@ def _scores(df: pd.DataFrame | None, side: str) -> _Scores | None:
 
 def _binary(df: pd.DataFrame) -> _Scores | None:
     df = df.dropna(subset=["y_score"])
-    labels = sorted({label_str(v) for v in df["y_true"]}, key=label_key)
+    labels = sorted({label(v) for v in df["y_true"]}, key=label_key)
     if len(labels) != 2:
         return None
-    y = (df["y_true"].map(label_str) == labels[-1]).to_numpy()
+    y = (df["y_true"].map(label) == labels[-1]).to_numpy()
     score = pd.to_numeric(df["y_score"], errors="coerce").to_numpy(dtype=float)
     keep = np.isfinite(score)
     return _Scores(f"positive class {labels[-1]}", y[keep], score[keep])
@@ -61,7 +62,7 @@ def _one_vs_rest(df: pd.DataFrame, columns: Sequence[str]) -> _Scores | None:
     classes = sorted((str(c)[len("score_") :] for c in columns), key=label_key)
     scores = df[[f"score_{c}" for c in classes]].apply(pd.to_numeric, errors="coerce")
     keep = scores.notna().all(axis=1).to_numpy()
-    truth = df["y_true"].map(label_str).to_numpy()[keep]
+    truth = df["y_true"].map(label).to_numpy()[keep]
     matrix = scores.to_numpy(dtype=float)[keep]
     onehot = np.stack([truth == c for c in classes], axis=1)
     if not onehot.any() or onehot.all():
