@@ -130,7 +130,7 @@ def find(ctx: Context) -> Baseline:
 
 
 def from_notes(ctx: Context) -> Baseline | str:
-    """The note on the merge-base or its nearest noted ancestor (notes.from_notes)."""
+    """The note on the merge-base or its nearest noted ancestor (baseline_notes.from_notes)."""
     return ctx.notes(ctx) if ctx.notes is not None else "git notes: not read by this command"
 
 

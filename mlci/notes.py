@@ -1,171 +1,29 @@
-"""Baselines recorded on the base branch as git notes under `refs/notes/mlci`.
+"""`mlci record` and `mlci history`: store HEAD's run record as its note, and list the notes
+along the base branch. The note's format is mlci.git.note_schema; the ref, mlci.git.notes.
 
-One JSON document per commit (DESIGN.md "Files and names"): the metrics, params and
-fingerprints of its run record, plus its predictions gzip-compressed and base64-encoded,
-so that a pull request's noise and slice gates work without training main again. A note
-found for a PR is written back as an ordinary run record, so later stages never know.
-
-Stdlib only at the top; git goes through mlci.git.repo (reached via the Workspace).
+Stdlib only at the top; git goes through mlci.git (reached via the Workspace).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
-import gzip
-import json
 import math
-import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from mlci import __version__, bounded, output, redact
+from mlci import output
 from mlci import record as records
-from mlci.baseline import NOTE_WALK_LIMIT
-from mlci.errors import GitError, MlciError, UsageError
-from mlci.git.repo import NOTES_REF
+from mlci.errors import GitError, UsageError
+from mlci.git import notes as git_notes
+from mlci.git.note_schema import compose, parse
+from mlci.git.notes import NOTES_REF
 from mlci.record import RunRecord
 
 if TYPE_CHECKING:
-    from mlci.baseline import Baseline, Context
     from mlci.git.repo import Repo
     from mlci.workspace import Workspace
 
-SCHEMA = 1
-MAX_NOTE_BYTES = 1_000_000  # notes are fetched by every PR job: predictions beyond are left out
-MAX_PREDICTIONS = 64 * 1024 * 1024  # the inflated predictions of a note read back
 HISTORY_COLUMNS = 8  # metric columns `mlci history` shows without --metric
-
-
-# -- the document --------------------------------------------------------------------
-
-
-def document(rec: RunRecord) -> str:
-    """The note for a run record; its predictions are left out (with a warning) past the cap."""
-    return _document(rec)[0]
-
-
-def _document(rec: RunRecord) -> tuple[str, bool]:
-    """(the note, whether the predictions are in it). Notes are pushed: no known token
-    goes into one, not even as a param value (mlci.redact)."""
-    doc: dict[str, Any] = {
-        "schema": SCHEMA,
-        "sha": rec.sha,
-        "metrics": rec.metrics,
-        "params": json.loads(redact.text(json.dumps(rec.params))),
-        "fingerprints": rec.info.get("fingerprints") or {},
-        "mlci": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    path = rec.predictions_path
-    if path is None:
-        return records.dump_json(doc), False
-    raw = path.read_bytes()
-    packed = base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
-    text = records.dump_json({**doc, "predictions": packed})
-    size = len(text.encode("utf-8"))
-    if size <= MAX_NOTE_BYTES:
-        return text, True
-    output.warn(
-        f"the note on {rec.sha[:7]} would be {size:,} bytes with its predictions "
-        f"({len(raw):,} bytes of {records.PREDICTIONS}, compressed), over the cap of "
-        f"{MAX_NOTE_BYTES:,} bytes: it is stored without them, so noise and slice gates "
-        "against this commit will fall back to retraining or to the plain bound"
-    )
-    return records.dump_json(doc), False
-
-
-@dataclass(frozen=True)
-class Note:
-    """A parsed note: the run record it describes and its predictions.csv bytes, if any."""
-
-    record: RunRecord
-    predictions: bytes | None
-    size: int
-
-
-def parse(sha: str, text: str) -> RunRecord | str:
-    """The run record in a note (path=None), or why it cannot be read."""
-    note = parse_note(sha, text)
-    return note if isinstance(note, str) else note.record
-
-
-def parse_note(sha: str, text: str) -> Note | str:
-    """Like parse, with the predictions; a newer schema is an error, not a skip."""
-    problem = f"note on {sha[:7]} cannot be read"
-    if len(text) > 4 * MAX_NOTE_BYTES:
-        return f"{problem}: {len(text):,} characters, more than mlci writes"
-    try:
-        doc = bounded.load_json(text)
-    except ValueError as e:
-        return f"{problem}: not JSON ({e})"
-    if not isinstance(doc, dict):
-        return f"{problem}: not a JSON object"
-    schema = doc.get("schema")
-    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
-        return f"{problem}: no schema number"
-    if schema > SCHEMA:
-        raise MlciError(
-            f"the note on {sha[:7]} has schema {schema}, newer than this mlci reads ({SCHEMA})",
-            where=NOTES_REF,
-            hint="upgrade mlci: pip install -U mlci",
-        )
-    if doc.get("sha") != sha:
-        return f"{problem}: it names another commit ({str(doc.get('sha'))[:12]})"
-    fields = _fields(doc)
-    if isinstance(fields, str):
-        return f"{problem}: {fields}"
-    metrics, params, fingerprints = fields
-    size = len(text.encode("utf-8"))
-    predictions = _unpack(sha, doc.get("predictions"))
-    info: dict[str, Any] = {
-        "trained_by": "note",
-        "dirty": False,
-        "fingerprints": fingerprints,
-        "mlci": str(doc.get("mlci", "")),
-        "created": str(doc.get("created", "")),
-        "note_bytes": size,
-        "predictions_in_note": predictions is not None,
-    }
-    rec = RunRecord(sha=sha, metrics=metrics, params=params, info=info)
-    return Note(record=rec, predictions=predictions, size=size)
-
-
-def _fields(doc: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]] | str:
-    metrics, params = doc.get("metrics"), doc.get("params", {})
-    fingerprints = doc.get("fingerprints", {})
-    if not isinstance(metrics, dict):
-        return "no metrics mapping"
-    if not isinstance(params, dict) or not isinstance(fingerprints, dict):
-        return "params and fingerprints must be mappings"
-    values: dict[str, float] = {}
-    for name, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            return f"metric {name} is not a number"
-        try:
-            values[str(name)] = float(value)  # "nan", "inf" as record.dump_json writes them
-        except ValueError:
-            return f"metric {name} is not a number ({value!r})"
-    return values, params, fingerprints
-
-
-def _unpack(sha: str, packed: Any) -> bytes | None:
-    """predictions.csv from the note; a damaged copy is dropped, the metrics still count."""
-    if packed is None:
-        return None
-    try:
-        if not isinstance(packed, str):
-            raise ValueError("not a string")
-        return bounded.gunzip(base64.b64decode(packed, validate=True), MAX_PREDICTIONS)
-    except (ValueError, binascii.Error, OSError, EOFError) as e:
-        output.warn(
-            f"the predictions in the note on {sha[:7]} cannot be read ({e}): using "
-            "its metrics without them"
-        )
-        return None
 
 
 # -- mlci record ---------------------------------------------------------------------
@@ -207,12 +65,12 @@ def record(ws: Workspace, *, push: bool, remote: str = "origin") -> RecordResult
     sha = repo.head_sha()
     _warn_off_base(ws, sha)
     rec, trained = _head_record(ws, sha)
-    text, with_predictions = _document(rec)
+    text, with_predictions = compose(rec)
     if push:
-        repo.notes_fetch(remote)  # merge theirs first, so the push is a fast-forward
-    repo.note_write(sha, text)
+        git_notes.fetch(repo, remote)  # merge theirs first, so the push is a fast-forward
+    git_notes.write(repo, sha, text)
     if push:
-        repo.notes_push(remote)
+        git_notes.push(repo, remote)
     return RecordResult(
         sha=sha,
         size=len(text.encode("utf-8")),
@@ -250,77 +108,6 @@ def _warn_off_base(ws: Workspace, sha: str) -> None:
         )
 
 
-# -- the baseline strategy -----------------------------------------------------------
-
-
-def from_notes(ctx: Context) -> Baseline | str:
-    """The note on the merge-base, or on its nearest noted first-parent ancestor.
-
-    It never fetches: the caller (`mlci run`) fetches refs/notes/mlci once, before the
-    strategies run, so `mlci diff` stays offline and a run makes one network call.
-    """
-    from mlci.baseline import Baseline
-
-    repo = ctx.ws.repo
-    walk = repo.first_parent_walk(ctx.merge_base, limit=NOTE_WALK_LIMIT)
-    texts = repo.notes_read_many(walk)
-    for sha in walk:  # newest first: the first that reads is the nearest
-        if sha not in texts:
-            continue
-        note = parse_note(sha, texts[sha])
-        if isinstance(note, str):
-            output.warn(f"{note}; it is skipped")
-            continue
-        return Baseline(
-            strategy="note",
-            ref=ctx.ref,
-            merge_base=ctx.merge_base,
-            sha=sha,
-            behind=repo.commits_between(sha, ctx.merge_base),
-            record=materialise(ctx.ws.root, note),
-            detail="recorded in git notes",
-        )
-    where = (
-        "none on origin either"
-        if ctx.fetched_notes
-        else "only local notes were read; `git fetch origin refs/notes/mlci:refs/notes/mlci` "
-        "brings the ones CI recorded"
-    )
-    return (
-        f"notes: no note on the merge-base or its {NOTE_WALK_LIMIT} nearest first-parent "
-        f"ancestors ({where})"
-    )
-
-
-def materialise(root: Path, note: Note) -> RunRecord:
-    """Write the note as `.mlci/runs/<sha>/`, unless the record there already says the same."""
-    rec = note.record
-    target = records.run_dir(root, rec.sha)
-    there = records.read(target)
-    if there is not None and _same(there, note):
-        return there
-    scratch = target.parent / f".note-{rec.sha}-{os.getpid()}.csv"  # one per run
-    if note.predictions is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        scratch.write_bytes(note.predictions)
-    try:
-        return records.write(
-            target, rec, predictions=scratch if note.predictions is not None else None
-        )
-    finally:
-        scratch.unlink(missing_ok=True)
-
-
-def _same(there: RunRecord, note: Note) -> bool:
-    """The record on disk is this note's (or its source): same metrics, same predictions."""
-    if there.dirty or records.dump_json(there.metrics) != records.dump_json(note.record.metrics):
-        return False
-    path = there.predictions_path
-    if note.predictions is None:
-        return True
-    return path is not None and path.read_bytes() == note.predictions
-
-
 # -- mlci history --------------------------------------------------------------------
 
 
@@ -356,7 +143,7 @@ def history(ws: Workspace, *, ref: str, limit: int = 50, metric: str | None = No
         )
     repo: Repo = ws.repo
     walk = repo.first_parent_walk(repo.resolve(ref), limit=max(limit * 10, 1000))
-    texts = repo.notes_read_many(walk)
+    texts = git_notes.read_many(repo, walk)
     entries: list[Entry] = []
     skipped: list[str] = []
     for sha in walk:

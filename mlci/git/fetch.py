@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlci.errors import GitError
+from mlci.git.run import NETWORK_ENV, last_line, valid_name
 
 if TYPE_CHECKING:
     from mlci.git.repo import Repo
@@ -23,7 +24,7 @@ def fetch_base(repo: Repo, branch: str, head: str = "HEAD") -> str | None:
     if repo.remote_url() is None:
         raise _cannot(repo, branch, "there is no git remote named origin")
     before = _present(repo, branch)
-    problem = repo.fetch_branch(branch, depth=1) if repo.is_shallow() or not before else None
+    problem = fetch_branch(repo, branch, depth=1) if repo.is_shallow() or not before else None
     step, rounds = 1, 0
     while problem is None:
         found = repo.find_merge_base(head, f"origin/{branch}")
@@ -35,9 +36,22 @@ def fetch_base(repo: Repo, branch: str, head: str = "HEAD") -> str | None:
             )
         if not repo.is_shallow() or rounds == MAX_ROUNDS:
             return None  # the whole history is here: merge_base() says they are unrelated
-        problem = repo.fetch_branch(branch, deepen=step)
+        problem = fetch_branch(repo, branch, deepen=step)
         step, rounds = step * 2, rounds + 1
     raise _cannot(repo, branch, f"fetching {branch} from origin failed: {problem}")
+
+
+def fetch_branch(
+    repo: Repo, branch: str, *, depth: int | None = None, deepen: int | None = None
+) -> str | None:
+    """Fetch one branch of origin into origin/<branch>, shallow (depth) or deeper
+    (deepen: from every shallow boundary); None when done, else what went wrong."""
+    spec = f"+refs/heads/{valid_name(branch, 'branch')}:refs/remotes/origin/{branch}"
+    how = [f"--depth={depth}"] if depth else [f"--deepen={deepen}"] if deepen else []
+    status, _, err = repo.run(
+        "fetch", "--quiet", "--no-tags", *how, "origin", spec, env=NETWORK_ENV
+    )
+    return None if status == 0 else last_line(err)
 
 
 def _present(repo: Repo, branch: str) -> int:
