@@ -187,11 +187,15 @@ class Repo(Git):
     def _object(self, rev: str, path: str) -> str:
         return f"{self.resolve(rev)}:{self._relative(path)}"
 
+    def blob(self, rev: str, path: str) -> bytes | None:
+        """The bytes of a file at rev (path from the repo root); None when not tracked there."""
+        status, data, _ = self.run_bytes("cat-file", "blob", self._object(rev, path))
+        return None if status else data
+
     def show(self, rev: str, path: str) -> str | None:
         """The text of a file at rev (path from the repo root); None when not tracked there."""
-        name = self._object(rev, path)
-        status, data, _ = self.run_bytes("cat-file", "blob", name)
-        if status:
+        data = self.blob(rev, path)
+        if data is None:
             return None
         try:
             return data.decode("utf-8")
