@@ -183,30 +183,34 @@ def from_files(ctx: Context) -> Baseline | str:
     if isinstance(found, str):
         return f"committed files: {found}"
     values, sources = found
-    params = _committed_params(ctx, files, train.params)
-    target = records.run_dir(ctx.ws.root, sha)
-    pred_text = repo.show(sha, ctx.ws.in_repo(train.predictions)) if train.predictions else None
     info = {
         "trained_by": "committed-files",
         "metric_files": list(train.metrics),
         **records.sources_info(sources, list(train.metrics)),
         "dirty": False,
     }
+    params = _committed_params(ctx, files, train.params)
     rec = RunRecord(sha=sha, metrics=values, params=params, info=info)
-    extra = _write_text(target.parent / f".pred-{sha}-{os.getpid()}.csv", pred_text)
-    try:
-        rec = records.write(target, rec, predictions=extra)
-    finally:
-        if extra is not None:
-            extra.unlink(missing_ok=True)
+    predictions = repo.show(sha, ctx.ws.in_repo(train.predictions)) if train.predictions else None
     return Baseline(
         strategy="file",
         ref=ctx.ref,
         merge_base=sha,
         sha=sha,
-        record=rec,
+        record=_write_record(ctx.ws.root, rec, predictions),
         detail="metric files committed",
     )
+
+
+def _write_record(root: Path, rec: RunRecord, predictions: str | None) -> RunRecord:
+    """The record in `.mlci/runs/<sha>/`, with the committed predictions if there are any."""
+    target = records.run_dir(root, rec.sha)
+    extra = _write_text(target.parent / f".pred-{rec.sha}-{os.getpid()}.csv", predictions)
+    try:
+        return records.write(target, rec, predictions=extra)
+    finally:
+        if extra is not None:
+            extra.unlink(missing_ok=True)
 
 
 def _committed_metrics(

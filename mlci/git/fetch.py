@@ -16,6 +16,15 @@ if TYPE_CHECKING:
 MAX_ROUNDS = 16  # deepening doubles each round: 2**16 commits is deeper than any PR needs
 
 
+def shallow_hint(branch: str | None, remote: str = "origin") -> str:
+    """The git command that gives a shallow clone the history a comparison needs."""
+    spec = f" +refs/heads/{branch}:refs/remotes/{remote}/{branch}" if branch else ""
+    return (
+        f"this is a shallow clone: fetch the history with `git fetch --unshallow {remote}"
+        f"{spec}` (in GitHub Actions mlci fetches it itself)"
+    )
+
+
 def fetch_base(repo: Repo, branch: str, head: str = "HEAD") -> str | None:
     """Make branch and head's merge-base present here; the one line that says what was
     fetched, or None when nothing had to be. Raises GitError when it cannot."""
@@ -62,8 +71,6 @@ def _present(repo: Repo, branch: str) -> int:
 
 
 def _cannot(repo: Repo, branch: str, why: str) -> GitError:
-    from mlci.git.repo import shallow_hint
-
     where = " in a shallow clone" if repo.is_shallow() else ""
     return GitError(
         f"cannot compare with {branch}{where}: {why}",

@@ -80,25 +80,9 @@ def parse(sha: str, text: str) -> RunRecord | str:
 def parse_note(sha: str, text: str) -> Note | str:
     """Like parse, with the predictions; a newer schema is an error, not a skip."""
     problem = f"note on {sha[:7]} cannot be read"
-    if len(text) > 4 * MAX_NOTE_BYTES:
-        return f"{problem}: {len(text):,} characters, more than mlci writes"
-    try:
-        doc = bounded.load_json(text)
-    except ValueError as e:
-        return f"{problem}: not JSON ({e})"
-    if not isinstance(doc, dict):
-        return f"{problem}: not a JSON object"
-    schema = doc.get("schema")
-    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
-        return f"{problem}: no schema number"
-    if schema > SCHEMA:
-        raise MlciError(
-            f"the note on {sha[:7]} has schema {schema}, newer than this mlci reads ({SCHEMA})",
-            where=NOTES_REF,
-            hint="upgrade mlci: pip install -U mlci",
-        )
-    if doc.get("sha") != sha:
-        return f"{problem}: it names another commit ({str(doc.get('sha'))[:12]})"
+    doc = _load(sha, text)
+    if isinstance(doc, str):
+        return f"{problem}: {doc}"
     fields = _fields(doc)
     if isinstance(fields, str):
         return f"{problem}: {fields}"
@@ -116,6 +100,30 @@ def parse_note(sha: str, text: str) -> Note | str:
     }
     rec = RunRecord(sha=sha, metrics=metrics, params=params, info=info)
     return Note(record=rec, predictions=predictions, size=size)
+
+
+def _load(sha: str, text: str) -> dict[str, Any] | str:
+    """The note's JSON object, of a schema this mlci reads and about sha, or what is wrong."""
+    if len(text) > 4 * MAX_NOTE_BYTES:
+        return f"{len(text):,} characters, more than mlci writes"
+    try:
+        doc = bounded.load_json(text)
+    except ValueError as e:
+        return f"not JSON ({e})"
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    schema = doc.get("schema")
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+        return "no schema number"
+    if schema > SCHEMA:
+        raise MlciError(
+            f"the note on {sha[:7]} has schema {schema}, newer than this mlci reads ({SCHEMA})",
+            where=NOTES_REF,
+            hint="upgrade mlci: pip install -U mlci",
+        )
+    if doc.get("sha") != sha:
+        return f"it names another commit ({str(doc.get('sha'))[:12]})"
+    return doc
 
 
 def _fields(doc: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]] | str:

@@ -173,19 +173,7 @@ def _merge(repo: Repo, full: str, tracking: str) -> None:
 def push(repo: Repo, remote: str = "origin", ref: str = NOTES_REF, attempts: int = 5) -> None:
     """Push the notes without force; when another job pushed first, merge theirs, retry."""
     full = _full_ref(ref)
-    url = repo.remote_url(remote)
-    if url is None:
-        raise GitError(
-            f"no git remote named {remote}",
-            where=str(repo.root),
-            hint=f"add one with `git remote add {remote} URL`",
-        )
-    if not repo.ok("rev-parse", "--verify", "--quiet", full):
-        raise GitError(
-            f"there are no notes to push: {full} does not exist",
-            where=str(repo.root),
-            hint="record one first with `mlci record`",
-        )
+    url = _push_url(repo, remote, full)
     for _ in range(max(attempts, 1)):
         status, _, err = repo.run("push", "--quiet", remote, f"{full}:{full}", env=NETWORK_ENV)
         if status == 0:
@@ -206,6 +194,24 @@ def push(repo: Repo, remote: str = "origin", ref: str = NOTES_REF, attempts: int
         where=redact_url(url),
         hint="other jobs kept pushing notes meanwhile; run `mlci record --push` again",
     )
+
+
+def _push_url(repo: Repo, remote: str, full: str) -> str:
+    """The remote's URL, when there is a remote and notes to push to it."""
+    url = repo.remote_url(remote)
+    if url is None:
+        raise GitError(
+            f"no git remote named {remote}",
+            where=str(repo.root),
+            hint=f"add one with `git remote add {remote} URL`",
+        )
+    if not repo.ok("rev-parse", "--verify", "--quiet", full):
+        raise GitError(
+            f"there are no notes to push: {full} does not exist",
+            where=str(repo.root),
+            hint="record one first with `mlci record`",
+        )
+    return url
 
 
 def _tracking_ref(remote: str, full: str) -> str:

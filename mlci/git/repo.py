@@ -16,16 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mlci.errors import GitError
+from mlci.git.fetch import shallow_hint
 from mlci.git.run import NO_LOCKS, Git, valid_name
-
-
-def shallow_hint(branch: str | None, remote: str = "origin") -> str:
-    """The git command that gives a shallow clone the history a comparison needs."""
-    spec = f" +refs/heads/{branch}:refs/remotes/{remote}/{branch}" if branch else ""
-    return (
-        f"this is a shallow clone: fetch the history with `git fetch --unshallow {remote}"
-        f"{spec}` (in GitHub Actions mlci fetches it itself)"
-    )
 
 
 class Repo(Git):
