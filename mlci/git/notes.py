@@ -37,6 +37,7 @@ def _full_ref(ref: str) -> str:
 
 
 def read(repo: Repo, sha: str, ref: str = NOTES_REF) -> str | None:
+    """The note on a commit, or None when it has none."""
     status, data, err = repo.run_bytes(
         "notes", "--ref", _full_ref(ref), "show", valid_name(sha, "commit")
     )
@@ -153,6 +154,7 @@ def _fetch(repo: Repo, remote: str, full: str) -> str | None:
 
 
 def _merge(repo: Repo, full: str, tracking: str) -> None:
+    """Merge the fetched notes into ours; ours win where both noted the same commit."""
     if not repo.ok("rev-parse", "--verify", "--quiet", tracking):
         return
     if not repo.ok("rev-parse", "--verify", "--quiet", full):
