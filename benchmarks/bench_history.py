@@ -6,7 +6,7 @@ Run: python benchmarks/bench_history.py  (about ten seconds; not a test)
    so the set-up takes a second, not the hours of `git notes add` in a loop). Times
    histories.history(limit=5000) in-process (goal: at most 2 s; one `git notes list` and one
    `git cat-file --batch`, no git process per commit), the table and JSON renderings, and
-   notes.from_notes at the tip (the PR baseline look-up). When the CLI has `mlci history`,
+   baseline_notes.from_notes at the tip (the PR baseline look-up). When the CLI has `mlci history`,
    the whole command is timed too.
 2. The point of the notes: main records its model once (`mlci record --push`); a pull
    request in a fresh clone then trains only its own code. Counts trainings with a
@@ -140,7 +140,7 @@ def build_noted_repo(root: Path, env: dict[str, str], count: int) -> list[str]:
 
 def notes_stream(shas: list[str], who: str) -> bytes:
     """One notes commit on refs/notes/mlci holding a real mlci note for every sha."""
-    from mlci import notes
+    from mlci.git import note_schema
     from mlci.record import RunRecord
 
     parts = [
@@ -154,7 +154,7 @@ def notes_stream(shas: list[str], who: str) -> bytes:
             params={"model": {"C": 1.0, "seed": i}},
             info={"fingerprints": {"code": sha, "params": "sha256:0", "data": None}},
         )
-        parts.append(f"N inline {sha}\n".encode() + _data(notes.document(rec)))
+        parts.append(f"N inline {sha}\n".encode() + _data(note_schema.document(rec)))
     return b"".join(parts)
 
 
@@ -169,7 +169,7 @@ def timed(fn: Any, repeat: int = REPEAT) -> tuple[float, float, Any]:
 
 
 def history_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
-    from mlci import baseline, notes
+    from mlci import baseline, baseline_notes
     from mlci import history as histories
     from mlci.report import history as history_text
     from mlci.workspace import open_workspace
@@ -190,9 +190,9 @@ def history_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
         merge_base=shas[-1],
         head_sha=shas[-1],
         allow_retrain=False,
-        notes=notes.from_notes,
+        notes=baseline_notes.from_notes,
     )
-    find_med, _, found = timed(lambda: notes.from_notes(ctx))
+    find_med, _, found = timed(lambda: baseline_notes.from_notes(ctx))
     if not isinstance(found, baseline.Baseline) or found.sha != shas[-1]:
         raise BenchError(f"from_notes did not find the tip's note: {found}")
     figures: dict[str, Any] = {
@@ -225,8 +225,9 @@ def cli_history(repo: Path, env: dict[str, str]) -> float | None:
 
 def training_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     """main records once and pushes; a PR in a fresh clone trains only itself."""
-    from mlci import baseline, notes
+    from mlci import baseline, baseline_notes
     from mlci.commands import record as recording
+    from mlci.git import notes as git_notes
     from mlci.train.runner import train_checkout
     from mlci.workspace import open_workspace
 
@@ -256,7 +257,7 @@ def training_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     git(pr, env, "commit", "-q", "-am", "pr")
     ws = open_workspace(cwd=pr)
     start = time.perf_counter()
-    ws.repo.notes_fetch()
+    git_notes.fetch(ws.repo)
     head = train_checkout(ws)
     ctx = baseline.Context(
         ws=ws,
@@ -264,7 +265,7 @@ def training_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
         merge_base=ws.repo.merge_base(head.sha, "main"),
         head_sha=head.sha,
         allow_retrain=True,
-        notes=notes.from_notes,
+        notes=baseline_notes.from_notes,
     )
     found = baseline.find(ctx)
     return {

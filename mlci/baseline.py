@@ -11,10 +11,10 @@ baseline that cannot be produced is an outcome, not an error: the PR is still re
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlci import output
 from mlci import record as records
@@ -22,6 +22,9 @@ from mlci.config import Config, TrainConfig
 from mlci.errors import ConfigError, MetricsError, TrainingError, UsageError
 from mlci.record import RunRecord
 from mlci.workspace import Workspace
+
+if TYPE_CHECKING:
+    from mlci.sources.files import AtCommit
 
 NOTE_WALK_LIMIT = 200
 
@@ -130,7 +133,7 @@ def find(ctx: Context) -> Baseline:
 
 
 def from_notes(ctx: Context) -> Baseline | str:
-    """The note on the merge-base or its nearest noted ancestor (notes.from_notes)."""
+    """The note on the merge-base or its nearest noted ancestor (baseline_notes.from_notes)."""
     return ctx.notes(ctx) if ctx.notes is not None else "git notes: not read by this command"
 
 
@@ -165,8 +168,9 @@ def train_config_at(ctx: Context, sha: str) -> tuple[TrainConfig | None, str]:
 
 
 def from_files(ctx: Context) -> Baseline | str:
-    """The metric files as they were committed at the merge-base (no training needed)."""
-    from mlci.sources import metrics as metric_files
+    """The metric files as they were committed at the merge-base (no training needed), read
+    like the ones on disk (mlci.sources.metrics), dvclive output included."""
+    from mlci.sources.files import AtCommit
 
     train, invalid = train_config_at(ctx, ctx.merge_base)
     if train is None:
@@ -174,51 +178,79 @@ def from_files(ctx: Context) -> Baseline | str:
     if not train.metrics:
         return "committed files: the built-in pipeline writes no files to commit"
     repo, sha = ctx.ws.repo, ctx.merge_base
-    values: dict[str, float] = {}
-    sources: dict[str, str] = {}
-    for name in train.metrics:
-        text = repo.show(sha, ctx.ws.in_repo(name))
-        if text is None:
-            return f"committed files: {name} is not tracked at {sha[:7]}"
-        stale = _stale(ctx, name)
-        if stale:
-            return f"committed files: {stale}"
-        try:
-            raw = metric_files.parse_text(text, name)
-        except MetricsError as e:
-            return f"committed files: {name} at {sha[:7]} cannot be read: {e.what}"
-        for key, value in raw.items():
-            number = metric_files.to_number(value)
-            if number is not None:
-                values[key], sources[key] = number, name
-    params: dict[str, Any] = {}
-    for name in train.params:
-        text = repo.show(sha, ctx.ws.in_repo(name))
-        if text is not None:
-            params.update(metric_files.parse_text(text, name))
-    target = records.run_dir(ctx.ws.root, sha)
-    pred_text = repo.show(sha, ctx.ws.in_repo(train.predictions)) if train.predictions else None
+    files = AtCommit(repo, sha)
+    found = _committed_metrics(ctx, files, train.metrics)
+    if isinstance(found, str):
+        return f"committed files: {found}"
+    values, sources = found
     info = {
         "trained_by": "committed-files",
         "metric_files": list(train.metrics),
         **records.sources_info(sources, list(train.metrics)),
         "dirty": False,
     }
+    params = _committed_params(ctx, files, train.params)
     rec = RunRecord(sha=sha, metrics=values, params=params, info=info)
-    extra = _write_text(target.parent / f".pred-{sha}-{os.getpid()}.csv", pred_text)
-    try:
-        rec = records.write(target, rec, predictions=extra)
-    finally:
-        if extra is not None:
-            extra.unlink(missing_ok=True)
+    predictions = repo.show(sha, ctx.ws.in_repo(train.predictions)) if train.predictions else None
     return Baseline(
         strategy="file",
         ref=ctx.ref,
         merge_base=sha,
         sha=sha,
-        record=rec,
+        record=_write_record(ctx.ws.root, rec, predictions),
         detail="metric files committed",
     )
+
+
+def _write_record(root: Path, rec: RunRecord, predictions: str | None) -> RunRecord:
+    """The record in `.mlci/runs/<sha>/`, with the committed predictions if there are any."""
+    target = records.run_dir(root, rec.sha)
+    extra = _write_text(target.parent / f".pred-{rec.sha}-{os.getpid()}.csv", predictions)
+    try:
+        return records.write(target, rec, predictions=extra)
+    finally:
+        if extra is not None:
+            extra.unlink(missing_ok=True)
+
+
+def _committed_metrics(
+    ctx: Context, files: AtCommit, names: Sequence[str]
+) -> tuple[dict[str, float], dict[str, str]] | str:
+    """(values, the file of each) of the metric files at the merge-base, or why not."""
+    from mlci.sources.formats import to_number
+    from mlci.sources.metrics import read_file
+
+    sha = ctx.merge_base
+    values: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    for name in names:
+        path = Path(ctx.ws.in_repo(name))
+        if files.kind(path) is None:
+            return f"{name} is not tracked at {sha[:7]}"
+        stale = _stale(ctx, name)
+        if stale:
+            return stale
+        try:
+            raw = read_file(path, display=name, files=files)
+        except MetricsError as e:
+            return f"{name} at {sha[:7]} cannot be read: {e.what}"
+        for key, value in raw.items():
+            number = to_number(value)
+            if number is not None:
+                values[key], sources[key] = number, name
+    return values, sources
+
+
+def _committed_params(ctx: Context, files: AtCommit, names: Sequence[str]) -> dict[str, Any]:
+    """The params files committed at the merge-base, merged; the missing ones left out."""
+    from mlci.sources.metrics import read_file
+
+    params: dict[str, Any] = {}
+    for name in names:
+        path = Path(ctx.ws.in_repo(name))
+        if files.kind(path) == "file":
+            params.update(read_file(path, display=name, key="train.params", files=files))
+    return params
 
 
 def _stale(ctx: Context, name: str) -> str:

@@ -8,7 +8,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlci import notes, output
+from mlci import output
+from mlci.git import notes as git_notes
+from mlci.git.note_schema import parse
 from mlci.errors import UsageError
 
 if TYPE_CHECKING:
@@ -50,14 +52,14 @@ def history(ws: Workspace, *, ref: str, limit: int = 50, metric: str | None = No
         )
     repo: Repo = ws.repo
     walk = repo.first_parent_walk(repo.resolve(ref), limit=max(limit * 10, 1000))
-    texts = repo.notes_read_many(walk)
+    texts = git_notes.read_many(repo, walk)
     entries: list[Entry] = []
     skipped: list[str] = []
     for sha in walk:
         if len(entries) == limit:
             break
         if sha in texts:
-            parsed = notes.parse(sha, texts[sha])
+            parsed = parse(sha, texts[sha])
             if isinstance(parsed, str):
                 skipped.append(parsed)
                 continue

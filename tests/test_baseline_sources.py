@@ -10,7 +10,7 @@ import pytest
 from mlci import config as configs
 from mlci.train.inputs import is_input
 from tests import projects
-from tests.conftest import commit_all
+from tests.conftest import commit_all, git
 from tests.projects import RunCli, Template
 from tests.test_diff_gate import files_template, on_branch, retrain_template
 
@@ -116,3 +116,43 @@ def test_is_input(tmp_path: Path) -> None:
     cfg = configs.load(path)
     assert is_input(cfg, "src/deep/model.py") and is_input(cfg, "tools/x.py")
     assert not is_input(cfg, "data/x.csv") and not is_input(cfg, "m.json")
+
+
+def dvclive_files(acc: float, loss: float, *, summary: bool) -> dict[str, str]:
+    """dvclive's output after two steps: the per-step tsv files, and its metrics.json."""
+    tsv = "timestamp\tstep\t{name}\n1\t0\t0.1\n2\t1\t{value}\n"
+    files = {
+        "dvclive/plots/metrics/acc.tsv": tsv.format(name="acc", value=acc),
+        "dvclive/plots/metrics/train/loss.tsv": tsv.format(name="loss", value=loss),
+    }
+    if summary:
+        files["dvclive/metrics.json"] = json.dumps({"acc": acc, "train": {"loss": loss}, "step": 1})
+    return files
+
+
+@pytest.mark.parametrize(
+    ("metrics", "summary"), [("dvclive", False), ("dvclive/metrics.json", True)]
+)
+def test_dvclive_output_committed_at_the_merge_base_is_read_like_on_disk(
+    repo: Path, run_cli: RunCli, metrics: str, summary: bool
+) -> None:
+    """The base is read by the same code as the head: a dvclive directory is read (not
+    'not tracked'), and dvclive's step is no metric at the base either."""
+    (repo / "mlci.yaml").write_text(
+        f"train:\n  command: python -c pass\n  metrics: {metrics}\nbaseline:\n  sources: [files]\n"
+    )
+    (repo / ".gitignore").write_text(".mlci/\n")
+    for name, text in dvclive_files(0.8, 0.5, summary=summary).items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    base = commit_all(repo, "main, with dvclive's output")
+    git(repo, "checkout", "-q", "-b", "pr")
+    for name, text in dvclive_files(0.9, 0.25, summary=summary).items():
+        (repo / name).write_text(text)
+    commit_all(repo, "pr")
+    code, out, err = run_cli("diff", "main", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["baseline"]["strategy"] == "file" and doc["baseline"]["sha"] == base
+    rows = {row["name"]: (row["base"], row["head"]) for row in doc["rows"]}
+    assert rows == {"acc": (0.8, 0.9), "train.loss": (0.5, 0.25)}

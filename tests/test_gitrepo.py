@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from mlci.errors import GitError, UsageError
-from mlci.git.repo import NOTES_REF, Repo
+from mlci.git import notes as git_notes
+from mlci.git.notes import NOTES_REF
+from mlci.git.repo import Repo
 from tests.conftest import commit_all, git
 
 
@@ -386,21 +388,21 @@ def test_staged_only_change_is_dirty(repo: Path, history: dict[str, str]) -> Non
 
 def test_note_write_and_read(repo: Path, history: dict[str, str]) -> None:
     r = Repo(repo)
-    assert r.note_read(history["c1"]) is None
+    assert git_notes.read(r, history["c1"]) is None
     text = '{"schema": 1,\n\n\n  "metrics": {"accuracy": 0.9}}   \n\n'
-    r.note_write(history["c1"], text)
-    assert r.note_read(history["c1"]) == text  # byte for byte, no stripspace
-    r.note_write(history["c1"], '{"schema": 1}')
-    assert r.note_read(history["c1"]) == '{"schema": 1}'
-    assert r.notes_read_many() == {history["c1"]: '{"schema": 1}'}
-    assert r.note_read(history["c1"], ref="refs/notes/other") is None
+    git_notes.write(r, history["c1"], text)
+    assert git_notes.read(r, history["c1"]) == text  # byte for byte, no stripspace
+    git_notes.write(r, history["c1"], '{"schema": 1}')
+    assert git_notes.read(r, history["c1"]) == '{"schema": 1}'
+    assert git_notes.read_many(r) == {history["c1"]: '{"schema": 1}'}
+    assert git_notes.read(r, history["c1"], ref="refs/notes/other") is None
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "notes", "--ref", NOTES_REF, "list").count("\n") == 0
 
 
 def test_note_on_a_missing_commit(repo: Path, history: dict[str, str]) -> None:
     with pytest.raises(GitError, match="git notes failed"):
-        Repo(repo).note_write("nope", "{}")
+        git_notes.write(Repo(repo), "nope", "{}")
 
 
 def test_note_write_without_a_configured_identity(
@@ -417,22 +419,22 @@ def test_note_write_without_a_configured_identity(
     git(repo, "config", "user.useConfigOnly", "true")  # no guessing from the host name
     assert subprocess.run(["git", "var", "GIT_COMMITTER_IDENT"], cwd=repo).returncode != 0
     r = Repo(repo)
-    r.note_write(history["c2"], "note")
-    assert r.note_read(history["c2"]) == "note"
+    git_notes.write(r, history["c2"], "note")
+    assert git_notes.read(r, history["c2"]) == "note"
 
 
 def test_read_many_notes_in_one_batch(repo: Path) -> None:
     shas = make_commits(repo, 200)
     r = Repo(repo)
     for i, sha in enumerate(shas):
-        r.note_write(sha, f'{{"i": {i}}}\n')
-    notes = r.notes_read_many()
+        git_notes.write(r, sha, f'{{"i": {i}}}\n')
+    notes = git_notes.read_many(r)
     assert len(notes) == 200
     assert all(notes[sha] == f'{{"i": {i}}}\n' for i, sha in enumerate(shas))
-    some = r.notes_read_many([shas[0], shas[199], "0" * 40])
+    some = git_notes.read_many(r, [shas[0], shas[199], "0" * 40])
     assert some == {shas[0]: '{"i": 0}\n', shas[199]: '{"i": 199}\n'}
-    assert r.notes_read_many([]) == {}
-    assert r.notes_read_many(ref="refs/notes/empty") == {}
+    assert git_notes.read_many(r, []) == {}
+    assert git_notes.read_many(r, ref="refs/notes/empty") == {}
 
 
 def origin_notes(origin: Path) -> dict[str, str]:
@@ -445,28 +447,28 @@ def test_push_then_fetch_into_a_clone(
     tmp_path: Path, repo: Path, origin: Path, history: dict[str, str]
 ) -> None:
     r = Repo(repo)
-    r.note_write(history["c3"], "from main")
-    r.notes_push()
+    git_notes.write(r, history["c3"], "from main")
+    git_notes.push(r)
     assert origin_notes(origin) == {history["c3"]: "from main"}
     cloned = Repo(clone(origin, tmp_path / "c"))
-    assert cloned.note_read(history["c3"]) is None
-    assert cloned.notes_fetch()
-    assert cloned.note_read(history["c3"]) == "from main"
-    assert cloned.notes_fetch()  # nothing new: still fine
+    assert git_notes.read(cloned, history["c3"]) is None
+    assert git_notes.fetch(cloned)
+    assert git_notes.read(cloned, history["c3"]) == "from main"
+    assert git_notes.fetch(cloned)  # nothing new: still fine
 
 
 def test_fetch_notes_into_a_shallow_clone(
     tmp_path: Path, repo: Path, origin: Path, history: dict[str, str]
 ) -> None:
     r = Repo(repo)
-    r.note_write(history["c1"], "old commit")
-    r.note_write(history["c3"], "tip")
-    r.notes_push()
+    git_notes.write(r, history["c1"], "old commit")
+    git_notes.write(r, history["c3"], "tip")
+    git_notes.push(r)
     shallow = Repo(clone(origin, tmp_path / "shallow", "--depth", "1"))
-    assert shallow.notes_fetch()
-    assert shallow.notes_read_many() == {history["c1"]: "old commit", history["c3"]: "tip"}
-    shallow.note_write(history["c3"], "tip, again")
-    shallow.notes_push()
+    assert git_notes.fetch(shallow)
+    assert git_notes.read_many(shallow) == {history["c1"]: "old commit", history["c3"]: "tip"}
+    git_notes.write(shallow, history["c3"], "tip, again")
+    git_notes.push(shallow)
     assert origin_notes(origin)[history["c3"]] == "tip, again"
 
 
@@ -475,59 +477,59 @@ def test_two_clones_push_notes_and_both_survive(
 ) -> None:
     first = Repo(clone(origin, tmp_path / "first"))
     second = Repo(clone(origin, tmp_path / "second"))
-    first.note_write(history["c1"], "first on c1")
-    first.note_write(history["c3"], "first on c3")
-    second.note_write(history["c2"], "second on c2")
-    second.note_write(history["c3"], "second on c3")  # a conflict: the local note wins
-    first.notes_push()
+    git_notes.write(first, history["c1"], "first on c1")
+    git_notes.write(first, history["c3"], "first on c3")
+    git_notes.write(second, history["c2"], "second on c2")
+    git_notes.write(second, history["c3"], "second on c3")  # a conflict: the local note wins
+    git_notes.push(first)
     capsys.readouterr()
-    second.notes_push()  # rejected (fetch first), merged, pushed again
+    git_notes.push(second)  # rejected (fetch first), merged, pushed again
     assert "merging them and pushing again" in capsys.readouterr().err
     assert origin_notes(origin) == {
         history["c1"]: "first on c1",
         history["c2"]: "second on c2",
         history["c3"]: "second on c3",
     }
-    assert first.notes_fetch()
-    assert first.note_read(history["c2"]) == "second on c2"
+    assert git_notes.fetch(first)
+    assert git_notes.read(first, history["c2"]) == "second on c2"
     # origin's notes already merged first's: the fetch fast-forwards to that decision
-    assert first.note_read(history["c3"]) == "second on c3"
-    assert first.note_read(history["c1"]) == "first on c1"
+    assert git_notes.read(first, history["c3"]) == "second on c3"
+    assert git_notes.read(first, history["c1"]) == "first on c1"
 
 
 def test_fetch_when_origin_has_no_notes(
     repo: Path, origin: Path, history: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     r = Repo(repo)
-    r.note_write(history["c1"], "local")
-    assert r.notes_fetch() is False
+    git_notes.write(r, history["c1"], "local")
+    assert git_notes.fetch(r) is False
     assert "origin has no refs/notes/mlci yet" in capsys.readouterr().err
-    assert r.note_read(history["c1"]) == "local"
+    assert git_notes.read(r, history["c1"]) == "local"
 
 
 def test_fetch_without_a_remote_or_offline(
     repo: Path, history: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     r = Repo(repo)
-    assert r.notes_fetch() is False
+    assert git_notes.fetch(r) is False
     assert "no git remote named origin" in capsys.readouterr().err
     git(repo, "remote", "add", "origin", str(repo.parent / "gone.git"))
-    assert r.notes_fetch() is False
+    assert git_notes.fetch(r) is False
     assert "could not fetch refs/notes/mlci from origin" in capsys.readouterr().err
 
 
 def test_push_without_a_remote(repo: Path, history: dict[str, str]) -> None:
     r = Repo(repo)
-    r.note_write(history["c1"], "n")
+    git_notes.write(r, history["c1"], "n")
     with pytest.raises(GitError) as excinfo:
-        r.notes_push()
+        git_notes.push(r)
     assert "no git remote named origin" in error_line(excinfo)
     assert "`git remote add origin URL`" in error_line(excinfo)
 
 
 def test_push_with_no_notes(repo: Path, origin: Path) -> None:
     with pytest.raises(GitError, match="no notes to push"):
-        Repo(repo).notes_push()
+        git_notes.push(Repo(repo))
 
 
 def test_push_to_an_unreachable_remote_hides_credentials(
@@ -535,9 +537,9 @@ def test_push_to_an_unreachable_remote_hides_credentials(
 ) -> None:
     git(repo, "remote", "add", "origin", "http://user:s3cret@127.0.0.1:9/repo.git")
     r = Repo(repo)
-    r.note_write(history["c1"], "n")
+    git_notes.write(r, history["c1"], "n")
     with pytest.raises(GitError) as excinfo:
-        r.notes_push()
+        git_notes.push(r)
     line = error_line(excinfo)
     assert "could not push refs/notes/mlci to origin" in line
     assert "contents: write" in line

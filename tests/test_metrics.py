@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from mlci.errors import Exit, MetricsError
-from mlci.sources import metrics
-from mlci.sources.metrics import MissingMetricsFile, read_file, read_metrics, read_params
+from mlci.sources import formats
+from mlci.sources.metrics import MissingMetricsFile, read_file, read_metrics
+from mlci.sources.params import read_params
 
 
 def write(root: Path, name: str, text: str) -> Path:
@@ -65,12 +66,12 @@ def test_csv_with_a_bom_and_quotes(tmp_path: Path) -> None:
 
 
 def test_flatten_lists_and_empty_prefix() -> None:
-    assert metrics.flatten({"a": {"b": {"c": 1}}, "l": [{"x": 2}, 3]}) == {
+    assert formats.flatten({"a": {"b": {"c": 1}}, "l": [{"x": 2}, 3]}) == {
         "a.b.c": 1,
         "l.0.x": 2,
         "l.1": 3,
     }
-    assert metrics.flatten({"a": 1}, prefix="p") == {"p.a": 1}
+    assert formats.flatten({"a": 1}, prefix="p") == {"p.a": 1}
 
 
 @pytest.mark.parametrize(
@@ -91,17 +92,17 @@ def test_flatten_lists_and_empty_prefix() -> None:
     ],
 )
 def test_to_number(value: object, expected: float | None) -> None:
-    assert metrics.to_number(value) == expected
+    assert formats.to_number(value) == expected
 
 
 def test_to_number_nan_string() -> None:
-    got = metrics.to_number("nan")
+    got = formats.to_number("nan")
     assert got is not None and math.isnan(got)
 
 
 def test_parse_text_by_extension() -> None:
-    assert metrics.parse_text('{"a": {"b": 1}}', "x/M.JSON") == {"a.b": 1}
-    assert metrics.parse_text("a,b\n1,x\n", "m.csv") == {"a": 1.0, "b": "x"}
+    assert formats.parse_text('{"a": {"b": 1}}', "x/M.JSON") == {"a.b": 1}
+    assert formats.parse_text("a,b\n1,x\n", "m.csv") == {"a": 1.0, "b": "x"}
 
 
 # NaN, inf and values that are not numbers

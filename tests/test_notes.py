@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from mlci import baseline, notes
+from mlci import baseline, baseline_notes
 from mlci import history as histories
 from mlci import record as records
 from mlci.commands import record as recording
 from mlci.errors import Exit, GitError, MlciError, UsageError
+from mlci.git import note_schema
+from mlci.git import notes as git_notes
 from mlci.record import RunRecord
 from mlci.report import history as history_text
 from mlci.train.runner import train_checkout
@@ -107,7 +109,7 @@ def ws_at(path: Path) -> Workspace:
 
 
 def put_note(ws: Workspace, sha: str, metrics: dict[str, float]) -> None:
-    ws.repo.note_write(sha, notes.document(RunRecord(sha=sha, metrics=metrics)))
+    git_notes.write(ws.repo, sha, note_schema.document(RunRecord(sha=sha, metrics=metrics)))
 
 
 def origin_notes(origin: Path) -> set[str]:
@@ -127,7 +129,7 @@ def context(ws: Workspace, head: str, *, allow_retrain: bool = False) -> baselin
         merge_base=ws.repo.merge_base(head, "main"),
         head_sha=head,
         allow_retrain=allow_retrain,
-        notes=notes.from_notes,
+        notes=baseline_notes.from_notes,
     )
 
 
@@ -171,7 +173,7 @@ def test_pr_run_trains_only_the_pr(project: Project) -> None:
     ci = clone(project, "ci")  # a fresh checkout, as in a pull_request job
     head = pr_branch(ci)
     ws = ws_at(ci)
-    assert ws.repo.notes_fetch()
+    assert git_notes.fetch(ws.repo)
     pr = train_checkout(ws)
     found = baseline.find(context(ws, head, allow_retrain=True))
     assert project.trainings() == 2  # main once (recorded), the PR once: no retraining
@@ -219,7 +221,7 @@ def test_record_push_to_an_unreachable_remote(
         recording.record(ws, push=True)
     assert e.value.exit_code == Exit.RUN_FAILED and "reachable" in (e.value.hint or "")
     assert "could not fetch" in capsys.readouterr().err
-    assert ws.repo.note_read(project.shas["c2"]) is not None  # kept locally: push again later
+    assert git_notes.read(ws.repo, project.shas["c2"]) is not None  # kept locally: push again later
 
 
 def test_concurrent_pushes_from_two_clones_both_survive(project: Project) -> None:
@@ -255,8 +257,8 @@ def test_local_notes_diverged_from_origin_merge_on_fetch(project: Project) -> No
     ws = ws_at(project.work)
     fake_record(ws, project.shas["c2"], 0.9)
     recording.record(ws, push=False)  # the local ref has c2 only; origin has c1 only
-    assert ws.repo.notes_fetch()
-    assert set(ws.repo.notes_read_many()) == {project.shas["c1"], project.shas["c2"]}
+    assert git_notes.fetch(ws.repo)
+    assert set(git_notes.read_many(ws.repo)) == {project.shas["c1"], project.shas["c2"]}
     found = baseline.find(context(ws, pr_branch(project.work)))
     assert (found.strategy, found.sha) == ("note", project.shas["c2"])
 
@@ -290,7 +292,7 @@ def test_no_notes_falls_through_to_the_next_strategy(project: Project) -> None:
         "ancestors (only local notes were read; `git fetch origin refs/notes/mlci:refs/notes/mlci` "
         "brings the ones CI recorded)",
     )
-    assert ws.repo.notes_fetch() is False  # origin has none either
+    assert git_notes.fetch(ws.repo) is False  # origin has none either
 
 
 def test_a_corrupt_note_is_skipped_for_the_next_older(
@@ -298,7 +300,7 @@ def test_a_corrupt_note_is_skipped_for_the_next_older(
 ) -> None:
     ws = ws_at(project.work)
     put_note(ws, project.shas["c1"], {"accuracy": 0.7})
-    ws.repo.note_write(project.shas["c2"], '{"schema": 1, "sha": "trunc')
+    git_notes.write(ws.repo, project.shas["c2"], '{"schema": 1, "sha": "trunc')
     found = baseline.find(context(ws, pr_branch(project.work)))
     assert (found.strategy, found.sha, found.behind) == ("note", project.shas["c1"], 1)
     err = capsys.readouterr().err
@@ -315,10 +317,10 @@ def test_a_note_off_the_first_parent_line_is_never_used(project: Project) -> Non
     git(project.work, "checkout", "-q", "main")
     head = pr_branch(project.work)
     assert not ws.repo.is_ancestor(side, head)
-    answer = notes.from_notes(context(ws, head))
+    answer = baseline_notes.from_notes(context(ws, head))
     assert isinstance(answer, str) and answer.startswith("notes: no note")
     put_note(ws, project.shas["c1"], {"accuracy": 0.7})
-    found = notes.from_notes(context(ws, head))
+    found = baseline_notes.from_notes(context(ws, head))
     assert isinstance(found, baseline.Baseline) and found.sha == project.shas["c1"]
     assert not records.run_dir(ws.root, side).exists()
 
@@ -326,9 +328,9 @@ def test_a_note_off_the_first_parent_line_is_never_used(project: Project) -> Non
 def test_a_newer_schema_is_an_error_with_the_upgrade(project: Project) -> None:
     ws = ws_at(project.work)
     c2 = project.shas["c2"]
-    ws.repo.note_write(c2, json.dumps({"schema": 2, "sha": c2, "metrics": {}}))
+    git_notes.write(ws.repo, c2, json.dumps({"schema": 2, "sha": c2, "metrics": {}}))
     with pytest.raises(MlciError, match=f"the note on {c2[:7]} has schema 2, newer") as e:
-        notes.from_notes(context(ws, pr_branch(project.work)))
+        baseline_notes.from_notes(context(ws, pr_branch(project.work)))
     assert e.value.exit_code == Exit.RUN_FAILED
     assert e.value.hint == "upgrade mlci: pip install -U mlci"
 
@@ -359,7 +361,7 @@ def note_text(**fields: object) -> str:
     ],
 )
 def test_parse_gives_a_reason_for_bad_notes(text: str, reason: str) -> None:
-    answer = notes.parse(SHA, text)
+    answer = note_schema.parse(SHA, text)
     assert isinstance(answer, str)
     assert answer.startswith("note on 1a2b3c4 cannot be read: ") and reason in answer
 
@@ -379,24 +381,24 @@ def test_predictions_round_trip_compressed(tmp_path: Path) -> None:
         ),
         predictions=tmp_path / "p.csv",
     )
-    text = notes.document(rec)
+    text = note_schema.document(rec)
     assert len(text) < len(csv) / 3  # gzip + base64, not the raw csv
-    note = notes.parse_note(SHA, text)
-    assert isinstance(note, notes.Note) and note.predictions == csv.encode()
+    note = note_schema.parse_note(SHA, text)
+    assert isinstance(note, note_schema.Note) and note.predictions == csv.encode()
     assert note.record.metrics["accuracy"] == 0.5 and math.isnan(note.record.metrics["log_loss"])
     assert note.record.metrics["gain"] == math.inf
     assert note.record.params == {"model": {"C": 1.0}}
     assert note.record.info["fingerprints"] == {"code": "abc"}
     assert note.record.path is None
-    disk = notes.materialise(tmp_path / "other", note)
+    disk = baseline_notes.materialise(tmp_path / "other", note)
     assert disk.predictions_path is not None and disk.predictions_path.read_text() == csv
     assert disk.info["trained_by"] == "note"
 
 
 def test_damaged_predictions_keep_the_metrics(capsys: pytest.CaptureFixture[str]) -> None:
     text = json.dumps({"schema": 1, "sha": SHA, "metrics": {"a": 1}, "predictions": "@@@"})
-    note = notes.parse_note(SHA, text)
-    assert isinstance(note, notes.Note) and note.predictions is None
+    note = note_schema.parse_note(SHA, text)
+    assert isinstance(note, note_schema.Note) and note.predictions is None
     assert note.record.metrics == {"a": 1.0}
     assert "predictions in the note on 1a2b3c4 cannot be read" in capsys.readouterr().err
 
@@ -408,10 +410,10 @@ def test_the_size_cap_leaves_the_predictions_out(
     rec = records.write(
         tmp_path / "run", RunRecord(sha=SHA, metrics={"a": 1.0}), predictions=tmp_path / "p.csv"
     )
-    assert "predictions" in json.loads(notes.document(rec))
-    monkeypatch.setattr(notes, "MAX_NOTE_BYTES", 2000)
+    assert "predictions" in json.loads(note_schema.document(rec))
+    monkeypatch.setattr(note_schema, "MAX_NOTE_BYTES", 2000)
     capsys.readouterr()
-    doc = json.loads(notes.document(rec))
+    doc = json.loads(note_schema.document(rec))
     assert "predictions" not in doc and doc["metrics"] == {"a": 1.0}
     err = capsys.readouterr().err
     assert "over the cap of 2,000 bytes" in err and "noise and slice gates" in err
@@ -430,7 +432,7 @@ def test_history_lists_noted_commits_oldest_first(
         shas.append(commit_all(project.work, name))
     put_note(ws, shas[0], {"accuracy": 0.70})
     put_note(ws, shas[1], {"accuracy": 0.75, "error": 0.25})
-    ws.repo.note_write(shas[2], "not json")
+    git_notes.write(ws.repo, shas[2], "not json")
     put_note(ws, shas[4], {"accuracy": 0.80, "error": math.nan})  # c4 has no note
     h = histories.history(ws, ref="main")
     assert [e.sha for e in h.entries] == [shas[0], shas[1], shas[4]]

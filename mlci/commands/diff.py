@@ -52,6 +52,7 @@ def head_record(ws: Workspace) -> RunRecord:
     """HEAD's run record or, like `dvc metrics diff`, the metric files in the working tree."""
     from mlci import record as records
     from mlci.sources import metrics as metric_files
+    from mlci.sources.params import read_params
     from mlci.train.runner import checkout_run_id
 
     sha = ws.repo.head_sha()
@@ -66,9 +67,7 @@ def head_record(ws: Workspace) -> RunRecord:
             hint="run `mlci train` first",
         )
     values = metric_files.read_metrics(files, ws.root)
-    params = (
-        metric_files.read_params(ws.config.train.params, ws.root) if ws.config.train.params else {}
-    )
+    params = read_params(ws.config.train.params, ws.root) if ws.config.train.params else {}
     info = {
         "trained_by": "working-tree files",
         "dirty": ws.repo.is_dirty(),

@@ -8,6 +8,7 @@ from pathlib import Path
 from mlci import output
 from mlci.commands.loop import shown
 from mlci.errors import UsageError
+from mlci.git import notes as git_notes
 from mlci.history import History
 from mlci.workspace import Workspace, open_workspace
 
@@ -28,7 +29,7 @@ def main(
 
     ws = open_workspace(config)
     if ws.repo.remote_url():  # the notes CI recorded live on origin; offline, the local ones
-        ws.repo.notes_fetch()
+        git_notes.fetch(ws.repo)
     found = histories.history(ws, ref=baselines.resolve_ref(ws, ref), limit=limit, metric=metric)
     output.result(text.to_json(found) if as_json else text.table(found, ws.config.precision))
     if plot is not None and found.columns:

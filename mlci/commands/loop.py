@@ -53,12 +53,13 @@ def find_baseline(
     the local notes serve and a warning says so.
     """
     from mlci import baseline as baselines
-    from mlci import notes
+    from mlci import baseline_notes
+    from mlci.git import notes
 
     ref = base_ref(ws, base, ci_base)
     head = "HEAD" if head_sha == ws.repo.head_sha() else head_sha
     merge_base = ws.repo.merge_base(head, ref)
-    fetched = bool(fetch_notes and ws.repo.remote_url() and ws.repo.notes_fetch())
+    fetched = bool(fetch_notes and ws.repo.remote_url() and notes.fetch(ws.repo))
     output.debug(f"mlci: base {ref}, merge-base {merge_base[:7]}, notes fetched: {fetched}")
     ctx = baselines.Context(
         ws=ws,
@@ -67,7 +68,7 @@ def find_baseline(
         head_sha=head_sha,
         allow_retrain=ws.config.baseline.retrain if allow_retrain is None else allow_retrain,
         fetched_notes=fetched,
-        notes=notes.from_notes,
+        notes=baseline_notes.from_notes,
     )
     found = baselines.find(ctx)
     output.info(f"mlci: baseline: {found.describe()}")

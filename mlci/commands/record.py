@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci import notes, output
+from mlci import output
 from mlci import record as records
 from mlci.commands import Done
 from mlci.commands import publish as publishing
 from mlci.commands.loop import default_out, find_baseline, summary_lines, write_report
 from mlci.errors import GitError, UsageError
-from mlci.git.repo import NOTES_REF
+from mlci.git import notes as git_notes
+from mlci.git.note_schema import compose
+from mlci.git.notes import NOTES_REF
 from mlci.record import RunRecord
 from mlci.workspace import Workspace, open_workspace
 
@@ -64,12 +66,12 @@ def record(ws: Workspace, *, push: bool, remote: str = "origin") -> RecordResult
     sha = repo.head_sha()
     _warn_off_base(ws, sha)
     rec, trained = _head_record(ws, sha)
-    text, with_predictions = notes.document_parts(rec)
+    text, with_predictions = compose(rec)
     if push:
-        repo.notes_fetch(remote)  # merge theirs first, so the push is a fast-forward
-    repo.note_write(sha, text)
+        git_notes.fetch(repo, remote)  # merge theirs first, so the push is a fast-forward
+    git_notes.write(repo, sha, text)
     if push:
-        repo.notes_push(remote)
+        git_notes.push(repo, remote)
     return RecordResult(
         sha=sha,
         size=len(text.encode("utf-8")),

@@ -137,7 +137,9 @@ def _fetch_base(ws: Workspace, base: str | None, ci_base: str | None) -> None:
 
 def _fetch_parent(ws: Workspace, branch: str) -> None:
     """A depth-1 checkout of a push lacks the parent the record is compared with."""
-    problem = ws.repo.fetch_branch(branch, deepen=1)
+    from mlci.git.fetch import fetch_branch
+
+    problem = fetch_branch(ws.repo, branch, deepen=1)
     if problem:
         output.warn(f"could not fetch the parent of {branch} from origin: {problem}")
     else:

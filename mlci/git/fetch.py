@@ -8,11 +8,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlci.errors import GitError
+from mlci.git.run import NETWORK_ENV, last_line, valid_name
 
 if TYPE_CHECKING:
     from mlci.git.repo import Repo
 
 MAX_ROUNDS = 16  # deepening doubles each round: 2**16 commits is deeper than any PR needs
+
+
+def shallow_hint(branch: str | None, remote: str = "origin") -> str:
+    """The git command that gives a shallow clone the history a comparison needs."""
+    spec = f" +refs/heads/{branch}:refs/remotes/{remote}/{branch}" if branch else ""
+    return (
+        f"this is a shallow clone: fetch the history with `git fetch --unshallow {remote}"
+        f"{spec}` (in GitHub Actions mlci fetches it itself)"
+    )
 
 
 def fetch_base(repo: Repo, branch: str, head: str = "HEAD") -> str | None:
@@ -23,7 +33,7 @@ def fetch_base(repo: Repo, branch: str, head: str = "HEAD") -> str | None:
     if repo.remote_url() is None:
         raise _cannot(repo, branch, "there is no git remote named origin")
     before = _present(repo, branch)
-    problem = repo.fetch_branch(branch, depth=1) if repo.is_shallow() or not before else None
+    problem = fetch_branch(repo, branch, depth=1) if repo.is_shallow() or not before else None
     step, rounds = 1, 0
     while problem is None:
         found = repo.find_merge_base(head, f"origin/{branch}")
@@ -35,9 +45,22 @@ def fetch_base(repo: Repo, branch: str, head: str = "HEAD") -> str | None:
             )
         if not repo.is_shallow() or rounds == MAX_ROUNDS:
             return None  # the whole history is here: merge_base() says they are unrelated
-        problem = repo.fetch_branch(branch, deepen=step)
+        problem = fetch_branch(repo, branch, deepen=step)
         step, rounds = step * 2, rounds + 1
     raise _cannot(repo, branch, f"fetching {branch} from origin failed: {problem}")
+
+
+def fetch_branch(
+    repo: Repo, branch: str, *, depth: int | None = None, deepen: int | None = None
+) -> str | None:
+    """Fetch one branch of origin into origin/<branch>, shallow (depth) or deeper
+    (deepen: from every shallow boundary); None when done, else what went wrong."""
+    spec = f"+refs/heads/{valid_name(branch, 'branch')}:refs/remotes/origin/{branch}"
+    how = [f"--depth={depth}"] if depth else [f"--deepen={deepen}"] if deepen else []
+    status, _, err = repo.run(
+        "fetch", "--quiet", "--no-tags", *how, "origin", spec, env=NETWORK_ENV
+    )
+    return None if status == 0 else last_line(err)
 
 
 def _present(repo: Repo, branch: str) -> int:
@@ -48,8 +71,6 @@ def _present(repo: Repo, branch: str) -> int:
 
 
 def _cannot(repo: Repo, branch: str, why: str) -> GitError:
-    from mlci.git.repo import shallow_hint
-
     where = " in a shallow clone" if repo.is_shallow() else ""
     return GitError(
         f"cannot compare with {branch}{where}: {why}",

@@ -67,11 +67,12 @@ def _fingerprint(rec: RunRecord) -> str | None:
 
 
 def _from_notes(ws: Workspace, fingerprint: str) -> Found | None:
-    from mlci import notes
+    from mlci.git import notes
+    from mlci.git.note_schema import parse_note
 
-    for noted in ws.repo.notes_containing(fingerprint):
-        text = ws.repo.note_read(noted)
-        note = notes.parse_note(noted, text) if text is not None else "gone"
+    for noted in notes.containing(ws.repo, fingerprint):
+        text = notes.read(ws.repo, noted)
+        note = parse_note(noted, text) if text is not None else "gone"
         if not isinstance(note, str) and _fingerprint(note.record) == fingerprint:
             return Found(noted, note.record, "note", note.predictions)
     return None

@@ -170,6 +170,7 @@ class _Done:
 
 def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
     from mlci.sources import metrics as metric_files
+    from mlci.sources.params import read_params
 
     if config.sklearn is not None:
         from mlci.train.sklearn import run_sklearn
@@ -217,7 +218,7 @@ def _execute(config: TrainConfig, where: Where, tmp: Path, log: Path) -> _Done:
             session.fail()
         raise
     _warn_stale(config, where, time.time() - duration)
-    params = metric_files.read_params(config.params, where.workdir) if config.params else {}
+    params = read_params(config.params, where.workdir) if config.params else {}
     values = metric_files.read_metrics(config.metrics, where.workdir) if config.metrics else None
     predictions = (
         paths.inside(where.workdir, config.predictions, "train.predictions")

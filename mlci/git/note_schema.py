@@ -1,11 +1,9 @@
-"""Baselines recorded on the base branch as git notes under `refs/notes/mlci`.
+"""What a note says: one JSON document per commit under refs/notes/mlci.
 
-One JSON document per commit (DESIGN.md "Files and names"): the metrics, params and
-fingerprints of its run record, plus its predictions gzip-compressed and base64-encoded,
-so that a pull request's noise and slice gates work without training main again. A note
-found for a PR is written back as an ordinary run record, so later stages never know.
-
-Stdlib only at the top; git goes through mlci.git.repo (reached via the Workspace).
+The metrics, params and fingerprints of a run record, plus its predictions gzip-compressed
+and base64-encoded, so that a pull request's noise and slice gates work without training
+the base branch again. Written by `mlci record`, read back by the notes baseline source,
+`mlci history` and the run cache. Stdlib only.
 """
 
 from __future__ import annotations
@@ -14,36 +12,27 @@ import base64
 import binascii
 import gzip
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlci import __version__, bounded, output, redact
 from mlci import record as records
-from mlci.baseline import NOTE_WALK_LIMIT
 from mlci.errors import MlciError
-from mlci.git.repo import NOTES_REF
+from mlci.git.notes import NOTES_REF
 from mlci.record import RunRecord
-
-if TYPE_CHECKING:
-    from mlci.baseline import Baseline, Context
 
 SCHEMA = 1
 MAX_NOTE_BYTES = 1_000_000  # notes are fetched by every PR job: predictions beyond are left out
 MAX_PREDICTIONS = 64 * 1024 * 1024  # the inflated predictions of a note read back
 
 
-# -- the document --------------------------------------------------------------------
-
-
 def document(rec: RunRecord) -> str:
     """The note for a run record; its predictions are left out (with a warning) past the cap."""
-    return document_parts(rec)[0]
+    return compose(rec)[0]
 
 
-def document_parts(rec: RunRecord) -> tuple[str, bool]:
+def compose(rec: RunRecord) -> tuple[str, bool]:
     """(the note, whether the predictions are in it). Notes are pushed: no known token
     goes into one, not even as a param value (mlci.redact)."""
     doc: dict[str, Any] = {
@@ -91,25 +80,9 @@ def parse(sha: str, text: str) -> RunRecord | str:
 def parse_note(sha: str, text: str) -> Note | str:
     """Like parse, with the predictions; a newer schema is an error, not a skip."""
     problem = f"note on {sha[:7]} cannot be read"
-    if len(text) > 4 * MAX_NOTE_BYTES:
-        return f"{problem}: {len(text):,} characters, more than mlci writes"
-    try:
-        doc = bounded.load_json(text)
-    except ValueError as e:
-        return f"{problem}: not JSON ({e})"
-    if not isinstance(doc, dict):
-        return f"{problem}: not a JSON object"
-    schema = doc.get("schema")
-    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
-        return f"{problem}: no schema number"
-    if schema > SCHEMA:
-        raise MlciError(
-            f"the note on {sha[:7]} has schema {schema}, newer than this mlci reads ({SCHEMA})",
-            where=NOTES_REF,
-            hint="upgrade mlci: pip install -U mlci",
-        )
-    if doc.get("sha") != sha:
-        return f"{problem}: it names another commit ({str(doc.get('sha'))[:12]})"
+    doc = _load(sha, text)
+    if isinstance(doc, str):
+        return f"{problem}: {doc}"
     fields = _fields(doc)
     if isinstance(fields, str):
         return f"{problem}: {fields}"
@@ -127,6 +100,30 @@ def parse_note(sha: str, text: str) -> Note | str:
     }
     rec = RunRecord(sha=sha, metrics=metrics, params=params, info=info)
     return Note(record=rec, predictions=predictions, size=size)
+
+
+def _load(sha: str, text: str) -> dict[str, Any] | str:
+    """The note's JSON object, of a schema this mlci reads and about sha, or what is wrong."""
+    if len(text) > 4 * MAX_NOTE_BYTES:
+        return f"{len(text):,} characters, more than mlci writes"
+    try:
+        doc = bounded.load_json(text)
+    except ValueError as e:
+        return f"not JSON ({e})"
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    schema = doc.get("schema")
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+        return "no schema number"
+    if schema > SCHEMA:
+        raise MlciError(
+            f"the note on {sha[:7]} has schema {schema}, newer than this mlci reads ({SCHEMA})",
+            where=NOTES_REF,
+            hint="upgrade mlci: pip install -U mlci",
+        )
+    if doc.get("sha") != sha:
+        return f"it names another commit ({str(doc.get('sha'))[:12]})"
+    return doc
 
 
 def _fields(doc: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]] | str:
@@ -161,74 +158,3 @@ def _unpack(sha: str, packed: Any) -> bytes | None:
             "its metrics without them"
         )
         return None
-
-
-# -- the baseline strategy -----------------------------------------------------------
-
-
-def from_notes(ctx: Context) -> Baseline | str:
-    """The note on the merge-base, or on its nearest noted first-parent ancestor.
-
-    It never fetches: the caller (`mlci run`) fetches refs/notes/mlci once, before the
-    strategies run, so `mlci diff` stays offline and a run makes one network call.
-    """
-    from mlci.baseline import Baseline
-
-    repo = ctx.ws.repo
-    walk = repo.first_parent_walk(ctx.merge_base, limit=NOTE_WALK_LIMIT)
-    texts = repo.notes_read_many(walk)
-    for sha in walk:  # newest first: the first that reads is the nearest
-        if sha not in texts:
-            continue
-        note = parse_note(sha, texts[sha])
-        if isinstance(note, str):
-            output.warn(f"{note}; it is skipped")
-            continue
-        return Baseline(
-            strategy="note",
-            ref=ctx.ref,
-            merge_base=ctx.merge_base,
-            sha=sha,
-            behind=repo.commits_between(sha, ctx.merge_base),
-            record=materialise(ctx.ws.root, note),
-            detail="recorded in git notes",
-        )
-    where = (
-        "none on origin either"
-        if ctx.fetched_notes
-        else "only local notes were read; `git fetch origin refs/notes/mlci:refs/notes/mlci` "
-        "brings the ones CI recorded"
-    )
-    return (
-        f"notes: no note on the merge-base or its {NOTE_WALK_LIMIT} nearest first-parent "
-        f"ancestors ({where})"
-    )
-
-
-def materialise(root: Path, note: Note) -> RunRecord:
-    """Write the note as `.mlci/runs/<sha>/`, unless the record there already says the same."""
-    rec = note.record
-    target = records.run_dir(root, rec.sha)
-    there = records.read(target)
-    if there is not None and _same(there, note):
-        return there
-    scratch = target.parent / f".note-{rec.sha}-{os.getpid()}.csv"  # one per run
-    if note.predictions is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        scratch.write_bytes(note.predictions)
-    try:
-        return records.write(
-            target, rec, predictions=scratch if note.predictions is not None else None
-        )
-    finally:
-        scratch.unlink(missing_ok=True)
-
-
-def _same(there: RunRecord, note: Note) -> bool:
-    """The record on disk is this note's (or its source): same metrics, same predictions."""
-    if there.dirty or records.dump_json(there.metrics) != records.dump_json(note.record.metrics):
-        return False
-    path = there.predictions_path
-    if note.predictions is None:
-        return True
-    return path is not None and path.read_bytes() == note.predictions
