@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlci import output
+from mlci.errors import UsageError
 from mlci.git import notes as git_notes
 from mlci.git.note_schema import parse
-from mlci.errors import UsageError
 
 if TYPE_CHECKING:
     from mlci.git.repo import Repo

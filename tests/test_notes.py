@@ -1,4 +1,4 @@
-"""mlci.notes on real repositories with a bare origin: record, push, baseline, history."""
+"""Notes on real repositories with a bare origin: record, push, baseline, history."""
 
 from __future__ import annotations
 

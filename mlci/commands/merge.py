@@ -3,7 +3,6 @@ verdict and, on a pull request, one comment, check run and status."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,7 +49,6 @@ def run(
     from mlci import ci
     from mlci.report import build as assemble
     from mlci.report import matrix as merge_report
-    from mlci.report.html import to_html
 
     out_dir = out or default_out(ws)
     if any(out_dir.resolve() == d.resolve() for d in dirs):
@@ -68,14 +66,7 @@ def run(
     if mode == "pr":
         ci.check_repository(ctx, ws.repo.remote_url())
     out_dir = assemble.prepare_out_dir(out_dir)
-    drawn = merge_report.draw(merged, out_dir / "plots")
-    plot = f"plots/{drawn.name}" if drawn else None
-    markdown = merge_report.render(merged, ws.config.precision, plot=plot, run_url=ctx.run_url)
-    (out_dir / "report.md").write_text(markdown, encoding="utf-8")
-    images = {plot: drawn} if plot and drawn else {}
-    (out_dir / "report.html").write_text(to_html(markdown, merged.title, images), encoding="utf-8")
-    data = matrix.result_data(merged, [plot] if plot else [])
-    (out_dir / "result.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    merge_report.write(merged, out_dir, ws.config.precision, run_url=ctx.run_url)
     for job in merged.broken:
         output.warn(f"job {job.name}: {job.problem}")
     code = 0 if merged.passed else 1

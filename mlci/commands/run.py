@@ -57,33 +57,9 @@ def run(
     strict_publish: bool = False,
 ) -> Done:
     """`mlci run`: the loop for where it runs (a PR, a push to the base branch, or a dry run)."""
-    mode = "dry-run" if dry_run else ctx.mode
-    if mode in ("pr", "push"):
-        from mlci import ci
-
-        ci.check_repository(ctx, ws.repo.remote_url())
-    if mode == "pr":
-        _check_checkout(ws, ctx)
-    if mode == "push":
-        from mlci import baseline as baselines
-
-        base_branch = baselines.base_branch(ws, ctx.default_branch)
-        if base_branch:  # baseline.ref may name it as the remote's branch or in full
-            base_branch = base_branch.removeprefix("refs/heads/").removeprefix("origin/")
-        if ctx.base_ref is not None and ctx.base_ref == base_branch:
-            if ctx.provider == "github" and ws.repo.is_shallow():
-                _fetch_parent(ws, base_branch)
-            return recording.on_push(ws, ctx, out)
-        output.info(
-            f"mlci: a push to {ctx.base_ref or 'a tag'}, not to the base branch "
-            f"{base_branch}: nothing is recorded; running as a dry run"
-        )
-        mode = "dry-run"
-    elif mode == "dry-run" and not dry_run:
-        output.info(
-            "mlci: not a pull_request or push job in GitHub Actions: running as a dry "
-            "run (nothing is published)"
-        )
+    mode = _mode(ws, ctx, dry_run)
+    if mode == "record":
+        return recording.on_push(ws, ctx, out)
     # the PR's base branch, else (workflow_dispatch) the repository's default from the payload
     ci_base = ctx.base_ref if ctx.is_pull_request else ctx.default_branch
     if ctx.provider == "github":
@@ -99,6 +75,43 @@ def run(
     else:
         publishing.local_publish(ws, ctx, outcome.paths["md"])
     return Done(exit_code=code, text=summary_lines(outcome, ws.config.precision))
+
+
+def _mode(ws: Workspace, ctx: CIContext, dry_run: bool) -> str:
+    """pr, record (a push to the base branch) or dry-run; the checks each one needs first."""
+    mode = "dry-run" if dry_run else ctx.mode
+    if mode in ("pr", "push"):
+        from mlci import ci
+
+        ci.check_repository(ctx, ws.repo.remote_url())
+    if mode == "pr":
+        _check_checkout(ws, ctx)
+    elif mode == "push":
+        return _push_mode(ws, ctx)
+    elif not dry_run:
+        output.info(
+            "mlci: not a pull_request or push job in GitHub Actions: running as a dry "
+            "run (nothing is published)"
+        )
+    return mode
+
+
+def _push_mode(ws: Workspace, ctx: CIContext) -> str:
+    """A push records the note only on the base branch; elsewhere it is a dry run."""
+    from mlci import baseline as baselines
+
+    base_branch = baselines.base_branch(ws, ctx.default_branch)
+    if base_branch:  # baseline.ref may name it as the remote's branch or in full
+        base_branch = base_branch.removeprefix("refs/heads/").removeprefix("origin/")
+    if ctx.base_ref is not None and ctx.base_ref == base_branch:
+        if ctx.provider == "github" and ws.repo.is_shallow():
+            _fetch_parent(ws, base_branch)
+        return "record"
+    output.info(
+        f"mlci: a push to {ctx.base_ref or 'a tag'}, not to the base branch "
+        f"{base_branch}: nothing is recorded; running as a dry run"
+    )
+    return "dry-run"
 
 
 def _check_checkout(ws: Workspace, ctx: CIContext) -> None:

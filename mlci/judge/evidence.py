@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlci.config import Config, GateRule
 from mlci.errors import MetricsError
-from mlci.judge.gates import Check, Noise
+from mlci.judge.gates import Check, Noise, breaks
 from mlci.record import RunRecord
 from mlci.sources.registry import PROPORTIONS
 
@@ -318,15 +318,15 @@ def _slice_verdict(rule: GateRule, r: SliceResult, higher: bool, precision: int)
         return ""
     if not math.isfinite(r.head) or not (math.isfinite(r.base) or _absolute(rule)):
         return f"{rule.metric} cannot be computed on this slice"
-    if rule.min is not None and r.head < rule.min:
+    if rule.min is not None and breaks("min", rule.min, r.head, r.base)[0]:
         return f"{r.head:.{precision}f} < {rule.min:g}"
-    if rule.max is not None and r.head > rule.max:
+    if rule.max is not None and breaks("max", rule.max, r.head, r.base)[0]:
         return f"{r.head:.{precision}f} > {rule.max:g}"
     for kind, bound in (("max_drop", rule.max_drop), ("max_rise", rule.max_rise)):
         if bound is None:
             continue
-        change = r.base - r.head if kind == "max_drop" else r.head - r.base
-        if change > bound.amount(r.base) * (1 + 1e-12):
+        broken, change, _ = breaks(kind, bound, r.head, r.base)
+        if broken:
             real = r.paired is None or (
                 r.paired.high < 0 if kind == "max_drop" else r.paired.low > 0
             )

@@ -228,8 +228,7 @@ def _check(
 ) -> Check:
     if isinstance(spec, Bound):
         return _relative(kind, limit, spec, value, base, base_value, name, precision)
-    tol = _EPS * max(abs(value), abs(spec))
-    ok = value >= spec - tol if kind == "min" else value <= spec + tol
+    ok = not breaks(kind, spec, value, 0.0)[0]
     sign = (">=" if ok else "<") if kind == "min" else ("<=" if ok else ">")
     shown, _ = _pair(value, spec, precision)
     return Check(kind, limit, "passed" if ok else "failed", f"{shown} {sign} {limit}", value, spec)
@@ -252,10 +251,9 @@ def _relative(
         return Check(kind, limit, "skipped", f"{name} is not in the baseline")
     if not math.isfinite(base_value):
         return Check(kind, limit, "failed", f"baseline {name} is {_non_finite(base_value)}")
-    amount = bound.amount(base_value)
-    change = base_value - value if kind == "max_drop" else value - base_value
+    broken, change, amount = breaks(kind, bound, value, base_value)
     word = "drop" if kind == "max_drop" else "rise"
-    ok = change <= amount + _EPS * max(abs(base_value), abs(value))
+    ok = not broken
     if change <= 0:
         reason = f"no {word} ({prose(base_value, precision)} -> {prose(value, precision)})"
     else:
@@ -263,6 +261,20 @@ def _relative(
         a, b = _pair(change, amount, precision)
         reason = f"{word} {a} {'<=' if ok else '>'} {b}{of}"
     return Check(kind, limit, "passed" if ok else "failed", reason, change, amount)
+
+
+def breaks(
+    kind: str, spec: float | Bound, value: float, base_value: float
+) -> tuple[bool, float, float]:
+    """(broken, measured, limit): the one place a bound is decided, for a metric and for
+    each of its slices. min and max measure the value; max_drop and max_rise the change
+    from base_value. A value exactly on the bound passes despite float rounding."""
+    if isinstance(spec, Bound):
+        amount = spec.amount(base_value)
+        change = base_value - value if kind == "max_drop" else value - base_value
+        return change > amount + _EPS * max(abs(base_value), abs(value)), change, amount
+    tol = _EPS * max(abs(value), abs(spec))
+    return (value < spec - tol if kind == "min" else value > spec + tol), value, spec
 
 
 def _missing(name: str, head: Mapping[str, float], metric_files: Sequence[str]) -> str:

@@ -6,6 +6,7 @@ first, then all folded rules, then leaderboard rows (result.json keeps everythin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,18 @@ def draw(merged: Merged, out_dir: Path) -> Path | None:
     from mlci.report.plots import matrix as merge_plot
 
     return merge_plot.jobs(bars, metric, merged.higher[metric], out_dir / PLOT_NAME, PLOT_LIMIT)
+
+
+def write(merged: Merged, out_dir: Path, precision: int, *, run_url: str | None) -> None:
+    """report.md, report.html, result.json and the plot, as a single job's report has them."""
+    from mlci.matrix import result_data
+    from mlci.report.html import to_html
+
+    drawn = draw(merged, out_dir / "plots")
+    plot = f"plots/{drawn.name}" if drawn else None
+    markdown = render(merged, precision, plot=plot, run_url=run_url)
+    (out_dir / "report.md").write_text(markdown, encoding="utf-8")
+    images = {plot: drawn} if plot and drawn else {}
+    (out_dir / "report.html").write_text(to_html(markdown, merged.title, images), encoding="utf-8")
+    data = result_data(merged, [plot] if plot else [])
+    (out_dir / "result.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
