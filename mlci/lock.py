@@ -16,12 +16,14 @@ import json
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from mlci import output
 from mlci.config import display_path
 
+OWNER_POLLS = 20  # x 50 ms: how long a waiter waits for the holder to name itself
 _held: dict[str, int] = {}  # lock files this process holds -> depth (a holder may re-enter)
 
 
@@ -77,7 +79,9 @@ def _acquire(path: Path, what: str) -> tuple[int, bool]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not waited:
-                    output.info(f"mlci: waiting for {_describe(_owner(fd))}, which holds {what}")
+                    output.info(
+                        f"mlci: waiting for {_describe(_owner_soon(fd))}, which holds {what}"
+                    )
                 waited = True
                 fcntl.flock(fd, fcntl.LOCK_EX)  # Ctrl-C ends the wait
         except BaseException:
@@ -110,6 +114,17 @@ def _owner(fd: int) -> dict[str, object] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and "pid" in data else None
+
+
+def _owner_soon(fd: int) -> dict[str, object] | None:
+    """The holder writes its pid just after it takes the lock: a waiter that came in
+    between gives it a moment (a second at most) before it names no one."""
+    for _ in range(OWNER_POLLS):
+        owner = _owner(fd)
+        if owner is not None:
+            return owner
+        time.sleep(0.05)
+    return _owner(fd)
 
 
 def _describe(owner: dict[str, object] | None) -> str:

@@ -51,3 +51,34 @@ def test_a_lock_that_cannot_be_made_warns_and_goes_on(
         assert not waited
     err = capsys.readouterr().err
     assert "mlci: warning: cannot lock " in err and "going on without the lock" in err
+
+
+def test_a_waiter_names_the_holder_that_has_not_written_its_pid_yet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The holder takes the flock, then writes its pid: a run that comes in between must
+    still say whom it waits for, not "another mlci run"."""
+    import fcntl
+    import os
+    import threading
+    import time
+
+    path = tmp_path / ".abc.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held, the file still empty
+
+    def wait() -> None:
+        with lock.held(path, "the thing"):
+            pass
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.2)  # the waiter is blocked on the flock by now
+    os.pwrite(fd, json.dumps({"pid": 4242, "host": socket.gethostname()}).encode(), 0)
+    time.sleep(0.3)
+    path.unlink()  # released as a holder releases: the file goes, then the lock
+    os.close(fd)
+    waiter.join(timeout=10)
+
+    assert not waiter.is_alive()
+    assert "mlci: waiting for pid 4242, which holds the thing" in capsys.readouterr().err
