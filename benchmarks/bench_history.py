@@ -169,8 +169,9 @@ def timed(fn: Any, repeat: int = REPEAT) -> tuple[float, float, Any]:
 
 
 def history_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
-    from mlci import baseline, baseline_notes
+    from mlci import baseline
     from mlci import history as histories
+    from mlci.baseline import notes as baseline_notes
     from mlci.report import history as history_text
     from mlci.workspace import open_workspace
 
@@ -190,7 +191,6 @@ def history_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
         merge_base=shas[-1],
         head_sha=shas[-1],
         allow_retrain=False,
-        notes=baseline_notes.from_notes,
     )
     find_med, _, found = timed(lambda: baseline_notes.from_notes(ctx))
     if not isinstance(found, baseline.Baseline) or found.sha != shas[-1]:
@@ -225,7 +225,7 @@ def cli_history(repo: Path, env: dict[str, str]) -> float | None:
 
 def training_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     """main records once and pushes; a PR in a fresh clone trains only itself."""
-    from mlci import baseline, baseline_notes
+    from mlci import baseline
     from mlci.commands import record as recording
     from mlci.git import notes as git_notes
     from mlci.train.runner import train_checkout
@@ -265,7 +265,6 @@ def training_figures(scratch: Path, env: dict[str, str]) -> dict[str, Any]:
         merge_base=ws.repo.merge_base(head.sha, "main"),
         head_sha=head.sha,
         allow_retrain=True,
-        notes=baseline_notes.from_notes,
     )
     found = baseline.find(ctx)
     return {

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from mlci import baseline, baseline_notes
+from mlci import baseline
 from mlci import history as histories
 from mlci import record as records
+from mlci.baseline import notes as baseline_notes
 from mlci.commands import record as recording
 from mlci.errors import Exit, GitError, MlciError, UsageError
 from mlci.git import note_schema
@@ -129,7 +130,6 @@ def context(ws: Workspace, head: str, *, allow_retrain: bool = False) -> baselin
         merge_base=ws.repo.merge_base(head, "main"),
         head_sha=head,
         allow_retrain=allow_retrain,
-        notes=baseline_notes.from_notes,
     )
 
 

@@ -53,7 +53,6 @@ def find_baseline(
     the local notes serve and a warning says so.
     """
     from mlci import baseline as baselines
-    from mlci import baseline_notes
     from mlci.git import notes
 
     ref = base_ref(ws, base, ci_base)
@@ -68,7 +67,6 @@ def find_baseline(
         head_sha=head_sha,
         allow_retrain=ws.config.baseline.retrain if allow_retrain is None else allow_retrain,
         fetched_notes=fetched,
-        notes=baseline_notes.from_notes,
     )
     found = baselines.find(ctx)
     output.info(f"mlci: baseline: {found.describe()}")

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mlci import output
 from mlci import record as records
-from mlci.baseline import NOTE_WALK_LIMIT, Baseline
+from mlci.baseline.value import NOTE_WALK_LIMIT, Baseline, Context
 from mlci.git import notes
 from mlci.git.note_schema import Note, parse_note
 from mlci.record import RunRecord
-
-if TYPE_CHECKING:
-    from mlci.baseline import Context
 
 
 def from_notes(ctx: Context) -> Baseline | str:
